@@ -1,0 +1,214 @@
+"""What every console script shares: streams, the one error boundary, option groups, logging.
+
+`run_cli` is the only place that catches PxError: it prints `prog: message` on one line to stderr
+and returns the error's exit code (`--debug` re-raises, for a traceback). Streams are injected, so
+tests run whole verbs in-process: `invoke(["px-echo", ...])`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import import_module
+from types import FrameType
+from typing import IO, Any, NoReturn
+
+from pypx import __version__
+from pypx.errors import ExitCode, Interrupted, PxError, UsageError
+from pypx.store.layout import Basemount
+
+
+@dataclass
+class Env:
+    """The process's streams and terminal facts, injectable for tests."""
+
+    stdin: IO[str] = field(default_factory=lambda: sys.stdin)
+    stdout: IO[str] = field(default_factory=lambda: sys.stdout)
+    stderr: IO[str] = field(default_factory=lambda: sys.stderr)
+    stdout_isatty: bool | None = None
+    stderr_isatty: bool | None = None
+    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    def __post_init__(self) -> None:
+        if self.stdout_isatty is None:
+            self.stdout_isatty = _isatty(self.stdout)
+        if self.stderr_isatty is None:
+            self.stderr_isatty = _isatty(self.stderr)
+
+    @property
+    def no_color(self) -> bool:
+        return bool(self.environ.get("NO_COLOR"))
+
+    def out(self, text: str = "") -> None:
+        self.stdout.write(text + "\n")
+
+    def err(self, text: str = "") -> None:
+        self.stderr.write(text + "\n")
+
+    def out_json(self, obj: Any) -> None:
+        self.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class _ParserExit(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that writes to the injected streams and turns usage errors into one-line UsageErrors."""
+
+    def __init__(self, env: Env, **kwargs: Any) -> None:
+        self.env = env
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(**kwargs)
+
+    def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+        if message:
+            (self.env.stderr if file is sys.stderr else self.env.stdout).write(message)
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            self.env.stderr.write(message)
+        raise _ParserExit(status)
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, f"see {self.prog} --help")
+
+
+def make_parser(prog: str, description: str, env: Env) -> Parser:
+    parser = Parser(env, prog=prog, description=description,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"{prog} {__version__}")
+    parser.add_argument("-v", "--verbosity", type=int, default=1, metavar="N",
+                        help="0 quiet, 1 normal, 2 info, 3 debug (logs to stderr)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and DCMTK command lines")
+    return parser
+
+
+def add_db_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("database")
+    group.add_argument("--db", "--dblogbasepath", "--logdir", dest="db", metavar="DIR",
+                       default=os.environ.get("PYPX_DB"),
+                       help="database dir; its parent is the BASEMOUNT (default $PYPX_DB or /tmp/log)")
+
+
+def add_pacs_options(parser: argparse.ArgumentParser, listener: bool = False) -> None:
+    group = parser.add_argument_group("PACS (flags override --PACS)")
+    group.add_argument("--PACS", metavar="KEY", help="entry in <BASEMOUNT>/services/pacs.json (or $PYPX_PACS)")
+    group.add_argument("--aet", metavar="AE", help="our (calling) AE title (default PYPX)")
+    group.add_argument("--aec", metavar="AE", help="the PACS (called) AE title")
+    group.add_argument("--serverIP", "--host", dest="serverIP", metavar="HOST", help="the PACS address")
+    group.add_argument("--serverPort", "--port", dest="serverPort", metavar="PORT", help="the PACS DICOM port")
+    if listener:
+        group.add_argument("--aet_listener", "--aet-listener", dest="aet_listener", metavar="AE",
+                           help="C-MOVE destination AE (default: --aet)")
+        group.add_argument("--listenerPort", "--listener-port", dest="listenerPort", metavar="PORT",
+                           help="port of the receiver (for a receiver started on demand)")
+    timeouts = parser.add_argument_group("timeouts (seconds) and TLS")
+    timeouts.add_argument("--connect-timeout", type=float, metavar="S", help="TCP connect (default 5)")
+    timeouts.add_argument("--acse-timeout", type=float, metavar="S", help="association set-up (default 30)")
+    timeouts.add_argument("--dimse-timeout", type=float, metavar="S",
+                          help="wait for each DIMSE message (default 120)")
+    timeouts.add_argument("--tls-key", metavar="PEM", help="DICOM TLS: our private key")
+    timeouts.add_argument("--tls-cert", metavar="PEM", help="DICOM TLS: our certificate")
+    timeouts.add_argument("--tls-ca", metavar="PEM", help="DICOM TLS: CA to verify the peer")
+
+
+def basemount(args: argparse.Namespace) -> Basemount:
+    return Basemount.from_db(getattr(args, "db", None))
+
+
+def setup_logging(verbosity: int, debug: bool, stream: IO[str]) -> None:
+    level = logging.DEBUG if debug or verbosity >= 3 else logging.INFO if verbosity == 2 else logging.WARNING
+    root = logging.getLogger("pypx")
+    root.handlers[:] = [logging.StreamHandler(stream)]
+    root.handlers[0].setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.setLevel(level)
+
+
+Main = Callable[[list[str], Env], int]
+
+
+def run_cli(prog: str, main: Main, argv: Sequence[str], env: Env | None = None) -> int:
+    """The error boundary: run `main`, turn PxError into one stderr line and its exit code."""
+    env = env or Env()
+    debug = "--debug" in argv
+    try:
+        return int(main(list(argv), env))
+    except _ParserExit as done:
+        return done.code
+    except PxError as err:
+        if debug:
+            raise
+        env.err(f"{prog}: {err}")
+        return int(err.exit_code)
+    except KeyboardInterrupt:
+        env.err(f"{prog}: interrupted")
+        return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        # the reader of our stdout went away (e.g. `| head`): not an error worth a traceback
+        return int(ExitCode.OK)
+
+
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(f"stopped by signal {signum}")
+
+
+def entry(prog: str, main: Main) -> NoReturn:
+    """What a console script calls: SIGTERM becomes a clean Interrupted, then exit with the code."""
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    code = run_cli(prog, main, sys.argv[1:])
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        sys.stdout = io.StringIO()  # silence the interpreter's own flush at exit
+    sys.exit(code)
+
+
+@dataclass(frozen=True)
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+def invoke(argv: Sequence[str], stdin: str = "", tty: bool = False, environ: dict[str, str] | None = None) -> CliResult:
+    """Run a console script in-process by its name, e.g. invoke(["px-echo", "--PACS", "sandbox"])."""
+    prog, *rest = argv
+    module = import_module(f"pypx.cli.{COMMANDS[prog]}")
+    out, err = io.StringIO(), io.StringIO()
+    env = Env(stdin=io.StringIO(stdin), stdout=out, stderr=err, stdout_isatty=tty, stderr_isatty=tty,
+              environ={**os.environ, **(environ or {})})
+    code = run_cli(prog, module.run, rest, env)
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+# console script -> module in pypx.cli (the same table as [project.scripts])
+COMMANDS: dict[str, str] = {
+    "px-echo": "echo",
+    "px-sandbox": "sandbox",
+}
+
+
+def parse(parser: Parser, argv: Sequence[str]) -> argparse.Namespace:
+    """Parse argv and set up logging from -v/--debug."""
+    args = parser.parse_args(list(argv))
+    setup_logging(args.verbosity, args.debug, parser.env.stderr)
+    return args

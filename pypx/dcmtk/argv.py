@@ -1,0 +1,121 @@
+"""Pure argv builders for the DCMTK tools. No process is run here; `runner` runs what these build.
+
+Every networked tool gets explicit timeouts (-to connect, -ta ACSE, -td DIMSE) and, when set, TLS
+options; `-v` is always on so that `outcome` can read statuses and sub-operation counts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from pypx.settings import PacsSettings, Timeouts, Tls
+
+Root = Literal["study", "patient"]
+_ROOT_FLAG = {"study": "-S", "patient": "-P"}
+
+
+# movescu/getscu print sub-operation counts only at DEBUG; this config turns on just those loggers.
+LOG_CONFIG = Path(__file__).with_name("log.cfg")
+
+
+def _seconds(value: float) -> str:
+    return str(max(1, math.ceil(value)))
+
+
+def timeout_args(timeouts: Timeouts) -> list[str]:
+    args = ["-to", _seconds(timeouts.connect), "-ta", _seconds(timeouts.acse)]
+    if timeouts.dimse is not None:
+        args += ["-td", _seconds(timeouts.dimse)]
+    return args
+
+
+def tls_args(tls: Tls | None) -> list[str]:
+    if tls is None:
+        return []
+    args = ["+tls", str(tls.key), str(tls.cert)]
+    return args + (["+cf", str(tls.ca)] if tls.ca else ["-ic"])
+
+
+def _association(pacs: PacsSettings) -> list[str]:
+    return ["-aet", pacs.aet, "-aec", pacs.aec, *timeout_args(pacs.timeouts), *tls_args(pacs.tls)]
+
+
+def _peer(pacs: PacsSettings) -> list[str]:
+    return [pacs.host, str(pacs.port)]
+
+
+def _keys(keys: Sequence[str]) -> list[str]:
+    return [arg for key in keys for arg in ("-k", key)]
+
+
+def echoscu(pacs: PacsSettings, binary: str = "echoscu") -> list[str]:
+    return [binary, "-v", *_association(pacs), *_peer(pacs)]
+
+
+def findscu(
+    pacs: PacsSettings,
+    query_files: Sequence[Path],
+    out_dir: Path,
+    root: Root = "study",
+    cancel_after: int | None = None,
+    binary: str = "findscu",
+) -> list[str]:
+    """One association, one C-FIND per query file; responses extracted as rsp*.dcm into out_dir."""
+    cancel = ["--cancel", str(cancel_after)] if cancel_after else []
+    return [binary, "-v", _ROOT_FLAG[root], *_association(pacs), *cancel, "-X", "-od", str(out_dir),
+            *_peer(pacs), *(str(f) for f in query_files)]
+
+
+def movescu(
+    pacs: PacsSettings,
+    keys: Sequence[str],
+    destination: str,
+    root: Root = "study",
+    receive_port: int | None = None,
+    out_dir: Path | None = None,
+    binary: str = "movescu",
+) -> list[str]:
+    """C-MOVE to `destination`; with `receive_port`, movescu itself receives (needs the PACS to know it)."""
+    receive = ["--port", str(receive_port), "-od", str(out_dir)] if receive_port and out_dir else []
+    return [binary, "-lc", str(LOG_CONFIG), _ROOT_FLAG[root], *_association(pacs), "-aem", destination, *receive,
+            *_keys(keys), *_peer(pacs)]
+
+
+def getscu(pacs: PacsSettings, keys: Sequence[str], out_dir: Path, root: Root = "study",
+           binary: str = "getscu") -> list[str]:
+    return [binary, "-lc", str(LOG_CONFIG), _ROOT_FLAG[root], *_association(pacs), "-od", str(out_dir),
+            *_keys(keys), *_peer(pacs)]
+
+
+def storescu(pacs: PacsSettings, paths: Sequence[Path], binary: str = "storescu") -> list[str]:
+    """C-STORE files (and directories, scanned recursively for *.dcm) over one association."""
+    return [binary, "-v", *_association(pacs), "-nh", "+sd", "+r", "+sp", "*.dcm", *_peer(pacs),
+            *(str(p) for p in paths)]
+
+
+def storescp(
+    aet: str,
+    port: int,
+    out_dir: Path,
+    end_of_study_command: str | None = None,
+    end_of_study_timeout: int = 2,
+    tls: Tls | None = None,
+    acse_timeout: float = 30,
+    dimse_timeout: float | None = 120,
+    binary: str = "storescp",
+) -> list[str]:
+    """A receiver: files land in `out_dir` as <Modality>.<SOPInstanceUID>.dcm, one subdir per study.
+
+    `--sort-on-study-uid` gives each association's study a directory, and `--eostudy-timeout` closes a
+    study after that many idle seconds, so the `--exec-on-eostudy` hook runs once per study (never a
+    process per file). The hook is an argv that storescp itself runs through execl: #p is the study dir.
+    """
+    args = [binary, "-v", "-aet", aet, "-ta", _seconds(acse_timeout),
+            *(["-td", _seconds(dimse_timeout)] if dimse_timeout else []), *tls_args(tls),
+            "-od", str(out_dir), "-fe", ".dcm", "--sort-on-study-uid", "st", "-uf"]
+    if end_of_study_command:
+        args += ["--eostudy-timeout", str(end_of_study_timeout), "--exec-on-eostudy", end_of_study_command]
+    return [*args, str(port)]

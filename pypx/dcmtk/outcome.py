@@ -1,0 +1,114 @@
+"""Pure readers of what DCMTK tools print: association failures -> typed errors, statuses, counts.
+
+Inputs are the tools' own log lines (recorded samples live in tests/data/dcmtk/); query responses
+are never read from here but from the extracted response files (see `responses`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pypx.dcmtk.status import Category, DimseStatus, from_dcmtk_name, lookup
+from pypx.errors import AssociationRejected, NetworkError, PacsFailure, PxError, TimeoutError_, ToolMissing
+from pypx.settings import PacsSettings
+
+_FINAL = re.compile(
+    r"Received (?:Final (?:Find|Move) Response(?: \d+)?|Echo Response|C-GET Response|Final C-GET Response)"
+    r"\s*\(([^)]*)\)"
+)
+_DIMSE_STATUS = re.compile(r"DIMSE Status\s*:\s*0x([0-9a-fA-F]{4})")
+_COUNT = re.compile(r"(Remaining|Completed|Failed|Warning) Suboperations\s*:\s*(\d+|none)")
+_REJECT_REASON = re.compile(r"Reason:\s*(.+)")
+
+
+@dataclass(frozen=True)
+class SubOperations:
+    completed: int = 0
+    failed: int = 0
+    warning: int = 0
+    remaining: int = 0
+
+
+def association_error(text: str, pacs: PacsSettings, tool: str) -> PxError | None:
+    """The typed error for a failed connect/association in `text`, or None if it went through."""
+    where = f"{pacs.host}:{pacs.port}"
+    lowered = text.lower()
+    if "association rejected" in lowered:
+        reason = _REJECT_REASON.search(text)
+        why = reason.group(1).strip() if reason else "no reason given"
+        if "called ae title" in why.lower():
+            return AssociationRejected(f"{where} rejected the association: called AE title '{pacs.aec}' not recognised",
+                                       "check --aec (the PACS's own AE title)")
+        if "calling ae title" in why.lower():
+            return AssociationRejected(f"{where} rejected the association: calling AE title '{pacs.aet}' not recognised",
+                                       "register this AE title on the PACS or check --aet")
+        return AssociationRejected(f"{where} rejected the association ({why})",
+                                   "check --aet/--aec and that the PACS knows this client")
+    if "connection refused" in lowered:
+        return NetworkError(f"cannot reach {where} (connection refused)",
+                            "check --serverIP/--serverPort and that the PACS is running")
+    for needle, label in (("no route to host", "no route to host"), ("network is unreachable", "network unreachable"),
+                          ("name or service not known", "unknown host name"),
+                          ("connection timed out", "connection timed out")):
+        if needle in lowered:
+            return NetworkError(f"cannot reach {where} ({label})", "check --serverIP and the network")
+    if "tls error" in lowered:
+        detail = re.search(r"TLS error: ([^\n]+)", text)
+        return AssociationRejected(f"TLS handshake with {where} failed ({detail.group(1) if detail else 'unknown'})",
+                                   "check the TLS certificate, key and CA")
+    if "peer aborted association" in lowered and "association accepted" not in lowered:
+        return NetworkError(f"{where} aborted the association before it was accepted",
+                            "is the PACS expecting DICOM TLS, or refusing this AE title?")
+    if "timeout" in lowered and ("association request failed" in lowered or "dimse" in lowered):
+        return TimeoutError_(f"{tool} timed out talking to {where}", "the PACS is slow or unreachable; raise the timeouts")
+    if "peer aborted association" in lowered or "network read timeout" in lowered:
+        return TimeoutError_(f"{where} stopped answering ({tool})", "retry; the PACS may be overloaded")
+    if "association request failed" in lowered:
+        line = next((ln for ln in text.splitlines() if "Association Request Failed" in ln), "")
+        return NetworkError(f"cannot associate with {where}: {line.split(':', 2)[-1].strip()}",
+                            "check --serverIP/--serverPort")
+    if "specified output directory does not exist" in lowered or "cannot create" in lowered:
+        return ToolMissing(f"{tool} cannot write its output", text.strip().splitlines()[-1])
+    return None
+
+
+def final_status(text: str) -> DimseStatus | None:
+    """The last response status the tool reported, preferring the numeric one from debug dumps."""
+    numeric = _DIMSE_STATUS.findall(text)
+    if numeric:
+        return lookup(int(numeric[-1], 16))
+    named = _FINAL.findall(text)
+    if named:
+        return from_dcmtk_name(named[-1])
+    if "Move response with error status" in text:
+        found = re.findall(r"error status \(([^)]*)\)", text)
+        return from_dcmtk_name(found[-1]) if found else lookup(0xC000)
+    return None
+
+
+def suboperations(text: str) -> SubOperations:
+    """Counts from the final C-MOVE/C-GET response (the last block of counts in the log)."""
+    counts: dict[str, int] = {}
+    for name, value in _COUNT.findall(text):
+        counts[name.lower()] = 0 if value == "none" else int(value)
+    return SubOperations(**counts)
+
+
+def raise_for_failure(text: str, returncode: int, pacs: PacsSettings, tool: str, what: str) -> DimseStatus:
+    """Raise the right PxError for a failed run; return the final status otherwise."""
+    error = association_error(text, pacs, tool)
+    if error:
+        raise error
+    status = final_status(text)
+    if status and status.category is Category.FAILURE:
+        hint = ""
+        if status.code == 0xA801 or (tool == "movescu" and status.code & 0xF000 == 0xC000):
+            hint = (f"register AE '{pacs.aet_listener}' (this receiver) as a move destination on the PACS"
+                    if status.code == 0xA801 else
+                    f"the PACS could not process it; is AE '{pacs.aet_listener}' registered there as a move destination?")
+        raise PacsFailure(f"{what} failed: {status.meaning} (0x{status.code:04X})", hint)
+    if status is None and returncode != 0:
+        last = next((ln for ln in reversed(text.strip().splitlines()) if ln[:2] in ("E:", "F:")), "")
+        raise PacsFailure(f"{what} failed ({tool} exit {returncode}){': ' + last[3:] if last else ''}")
+    return status or lookup(0)

@@ -1,0 +1,66 @@
+"""The one door to DCMTK: run an argv list (never a shell) with TCP_NODELAY=1 and a wall-clock limit."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pypx.errors import TimeoutError_, ToolMissing
+
+log = logging.getLogger(__name__)
+
+# Debian's DCMTK leaves Nagle's algorithm on unless this is set: every DIMSE round trip then waits
+# ~40 ms for a delayed ACK. With it, a 150-image C-MOVE goes from 6.6 s to 0.06 s.
+DCMTK_ENV = {"TCP_NODELAY": "1"}
+
+
+@dataclass(frozen=True)
+class Completed:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    return {**os.environ, **DCMTK_ENV, **(extra or {})}
+
+
+def run(argv: Sequence[str], *, wall_timeout: float | None = None, cwd: Path | None = None) -> Completed:
+    """Run a DCMTK tool to completion. Raises ToolMissing / TimeoutError_; other outcomes are data."""
+    log.debug("run: %s", " ".join(argv))
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(  # noqa: S603 - argv list, no shell
+            list(argv), capture_output=True, cwd=cwd, env=child_env(), timeout=wall_timeout, check=False
+        )
+    except FileNotFoundError:
+        raise ToolMissing(f"{argv[0]} is not installed", "install DCMTK: apt-get install dcmtk") from None
+    except PermissionError:
+        raise ToolMissing(f"{argv[0]} is not executable", "check the path given for the DCMTK tool") from None
+    except subprocess.TimeoutExpired:
+        raise TimeoutError_(f"{os.path.basename(argv[0])} did not finish within {wall_timeout:.0f} s",
+                            "the PACS may be overloaded; raise --dimse-timeout") from None
+    result = Completed(tuple(argv), proc.returncode, proc.stdout.decode("utf-8", "replace"),
+                       proc.stderr.decode("utf-8", "replace"), time.monotonic() - started)
+    log.debug("%s exited %d in %.3f s", argv[0], result.returncode, result.seconds)
+    return result
+
+
+def spawn(argv: Sequence[str], *, log_path: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start a long-running DCMTK tool (a receiver) in its own session, output to `log_path`."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(log_path, "ab") as sink:
+            return subprocess.Popen(  # noqa: S603 - argv list, no shell
+                list(argv), stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, cwd=cwd,
+                env=child_env(), start_new_session=True,
+            )
+    except FileNotFoundError:
+        raise ToolMissing(f"{argv[0]} is not installed", "install DCMTK: apt-get install dcmtk") from None

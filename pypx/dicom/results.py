@@ -1,0 +1,172 @@
+"""Query results as typed values, and their two JSON shapes.
+
+- pypx JSON (what pypx 3 scripts, pfdcm and px-report consume):
+    {"status": "success", "command": ..., "data": [ {<Keyword>: {"tag": "gggg,eeee", "value": str,
+     "label": <Keyword>}, ..., "series": [ {<Keyword>: {...}, ...} ]} ], "args": {...}}
+- DICOM JSON model (PS3.18 Annex F): one object per match, 8-hex tag keys, {"vr", "Value"}; PN values
+  as {"Alphabetic": ...}; the series of a study follow it as separate objects.
+Values are strings as the PACS sent them (padding stripped); multi-values are joined with a backslash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+
+@dataclass(frozen=True)
+class Match:
+    """One C-FIND response: keyword -> value."""
+
+    level: str
+    tags: dict[str, str]
+
+    def get(self, keyword: str, default: str = "") -> str:
+        return self.tags.get(keyword, default)
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    study: Match
+    series: tuple[Match, ...] = ()
+    images: dict[str, tuple[Match, ...]] = field(default_factory=dict)  # SeriesInstanceUID -> image matches
+
+    @property
+    def uid(self) -> str:
+        return self.study.get("StudyInstanceUID")
+
+
+@dataclass(frozen=True)
+class FindResult:
+    studies: tuple[StudyResult, ...]
+    command: str = ""
+    warnings: tuple[str, ...] = ()  # e.g. a response limit: the result may be incomplete
+    limited: bool = False
+    args: dict[str, Any] = field(default_factory=dict)
+
+    def all_series(self) -> list[tuple[StudyResult, Match]]:
+        return [(study, series) for study in self.studies for series in study.series]
+
+
+def tag_string(keyword: str) -> str:
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        return "0000,0000"
+    return f"{tag >> 16:04x},{tag & 0xFFFF:04x}"
+
+
+def _tag_entry(keyword: str, value: str) -> dict[str, str]:
+    return {"tag": tag_string(keyword), "value": value, "label": keyword}
+
+
+def _match_to_pypx(match: Match) -> dict[str, Any]:
+    return {keyword: _tag_entry(keyword, value) for keyword, value in sorted(match.tags.items())}
+
+
+def to_pypx_json(result: FindResult) -> dict[str, Any]:
+    data = []
+    for study in result.studies:
+        entry = _match_to_pypx(study.study)
+        entry["series"] = []
+        for series in study.series:
+            series_entry = _match_to_pypx(series)
+            images = study.images.get(series.get("SeriesInstanceUID"))
+            if images is not None:
+                series_entry["images"] = [_match_to_pypx(image) for image in images]
+            entry["series"].append(series_entry)
+        data.append(entry)
+    out: dict[str, Any] = {"status": "success", "command": result.command, "data": data}
+    if result.warnings:
+        out["warnings"] = list(result.warnings)
+    if result.limited:
+        out["limited"] = True
+    out["args"] = result.args
+    return out
+
+
+def _value_of(entry: Any) -> str:
+    if isinstance(entry, dict):
+        value = entry.get("value", "")
+        return "" if value is None else str(value)
+    return "" if entry is None else str(entry)
+
+
+_NOT_TAGS = frozenset({"series", "images", "uid", "label", "command", "status"})
+
+
+def _match_from_pypx(level: str, obj: dict[str, Any]) -> Match:
+    return Match(level, {k: _value_of(v) for k, v in obj.items() if k not in _NOT_TAGS})
+
+
+class ShapeError(ValueError):
+    """The JSON is not a px-find result."""
+
+
+def from_pypx_json(obj: Any) -> FindResult:
+    """Read px-find's JSON back (ours, or pypx 3's, whose extra fields are ignored)."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("data"), list):
+        raise ShapeError("expected a px-find JSON object with a 'data' list")
+    studies = []
+    for i, item in enumerate(obj["data"]):
+        if not isinstance(item, dict):
+            raise ShapeError(f"data[{i}] is not an object")
+        series_list = item.get("series", [])
+        if not isinstance(series_list, list):
+            raise ShapeError(f"data[{i}].series is not a list")
+        series = tuple(_match_from_pypx("SERIES", s) for s in series_list if isinstance(s, dict))
+        images = {
+            s.get("SeriesInstanceUID", ""): tuple(_match_from_pypx("IMAGE", im) for im in raw.get("images", []))
+            for s, raw in zip((m.tags for m in series), (r for r in series_list if isinstance(r, dict)), strict=True)
+            if "images" in raw
+        }
+        studies.append(StudyResult(_match_from_pypx("STUDY", item), series, images))
+    warnings = obj.get("warnings", [])
+    return FindResult(tuple(studies), str(obj.get("command", "")),
+                      tuple(str(w) for w in warnings) if isinstance(warnings, list) else (),
+                      bool(obj.get("limited", False)), obj.get("args", {}) if isinstance(obj.get("args"), dict) else {})
+
+
+def _dicom_json_value(keyword: str, value: str) -> dict[str, Any]:
+    vr = dictionary_VR(keyword) if tag_for_keyword(keyword) is not None else "UN"
+    element: dict[str, Any] = {"vr": vr}
+    if value == "":
+        return element
+    parts = value.split("\\")
+    if vr == "PN":
+        element["Value"] = [{"Alphabetic": p} for p in parts]
+    elif vr in ("IS", "SL", "SS", "UL", "US"):
+        try:
+            element["Value"] = [int(p) for p in parts]
+        except ValueError:
+            element["Value"] = parts
+    elif vr in ("DS", "FL", "FD"):
+        try:
+            element["Value"] = [float(p) for p in parts]
+        except ValueError:
+            element["Value"] = parts
+    else:
+        element["Value"] = parts
+    return element
+
+
+def match_to_dicom_json(match: Match) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for keyword, value in match.tags.items():
+        tag = tag_for_keyword(keyword)
+        if tag is None:
+            continue
+        out[f"{tag:08X}"] = _dicom_json_value(keyword, value)
+    return dict(sorted(out.items()))
+
+
+def to_dicom_json(result: FindResult) -> list[dict[str, Any]]:
+    """PS3.18 Annex F: a flat list, each study followed by its series (and their images)."""
+    out = []
+    for study in result.studies:
+        out.append(match_to_dicom_json(study.study))
+        for series in study.series:
+            out.append(match_to_dicom_json(series))
+            out.extend(match_to_dicom_json(im) for im in study.images.get(series.get("SeriesInstanceUID"), ()))
+    return out

@@ -1,0 +1,24 @@
+"""C-ECHO: is the PACS there, and does it accept us?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pypx.dcmtk import argv, outcome, runner
+from pypx.settings import PacsSettings
+
+
+@dataclass(frozen=True)
+class EchoResult:
+    aet: str
+    aec: str
+    host: str
+    port: int
+    seconds: float
+
+
+def echo(pacs: PacsSettings, binary: str = "echoscu") -> EchoResult:
+    """Send one C-ECHO; raises a PxError (network, rejected, failure) unless the PACS answered Success."""
+    done = runner.run(argv.echoscu(pacs, binary=binary), wall_timeout=pacs.timeouts.connect + pacs.timeouts.acse + 30)
+    outcome.raise_for_failure(done.stderr + done.stdout, done.returncode, pacs, "echoscu", "C-ECHO")
+    return EchoResult(pacs.aet, pacs.aec, pacs.host, pacs.port, done.seconds)

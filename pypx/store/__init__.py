@@ -1,0 +1,1 @@
+"""The BASEMOUNT: layout, atomic writes, locks, database records and service configs."""
