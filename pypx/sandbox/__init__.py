@@ -1,0 +1,1 @@
+"""A local sandbox PACS: Orthanc on loopback, seeded with deterministic synthetic studies."""

@@ -1,0 +1,301 @@
+"""The filesystem database under `<BASEMOUNT>/log`: one small JSON file per record, keyed by UID.
+
+    patientData/<PatientID>.json              patient tags + StudyList
+    studyData/<StudyInstanceUID>-meta.json    study tags + SeriesList
+    seriesData/<SeriesInstanceUID>-meta.json        series tags + SeriesBaseDir (the repacked folder)
+    seriesData/<SeriesInstanceUID>-retrieve.json    what was asked for: query, expected count, attempts
+    seriesData/<SeriesInstanceUID>-pack.json        what arrived: SOPInstanceUID -> path, bytes
+    seriesData/<SeriesInstanceUID>-quarantine.json  files of this series that could not be filed
+    seriesData/<SeriesInstanceUID>-push.json        where the series was pushed (storage)
+    seriesData/<SeriesInstanceUID>-register.json    its registration with CUBE
+
+Every write is a locked read-modify-write through `store.atomic` (safe for concurrent receivers,
+also on other hosts sharing the BASEMOUNT); a lookup reads a fixed number of files, whatever the
+size of the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pypx.store.atomic import read_json, update_json
+from pypx.store.layout import Basemount
+
+PATIENT_KEYS = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "PatientAge")
+STUDY_KEYS = ("StudyInstanceUID", "PatientID", "StudyDescription", "StudyDate", "StudyTime", "AccessionNumber",
+              "ModalitiesInStudy", "PerformedStationAETitle", "NumberOfStudyRelatedSeries",
+              "NumberOfStudyRelatedInstances")
+SERIES_KEYS = ("SeriesInstanceUID", "StudyInstanceUID", "PatientID", "SeriesDescription", "SeriesNumber",
+               "SeriesDate", "Modality", "ProtocolName", "NumberOfSeriesRelatedInstances")
+SERIES_KINDS = ("meta", "retrieve", "pack", "quarantine", "push", "register")
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def safe_name(value: str) -> str:
+    """A file name for an ID that may hold anything; altered names get a hash so two IDs never collide."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", value) or "_"
+    if cleaned == value and not value.startswith("."):
+        return value
+    return f"{cleaned.lstrip('.')}-{hashlib.md5(value.encode()).hexdigest()[:8]}"  # noqa: S324 - a name, not security
+
+
+@dataclass(frozen=True)
+class SeriesRequest:
+    """What was asked for: one series from a C-FIND, about to be retrieved."""
+
+    series_uid: str
+    study_uid: str
+    patient_id: str
+    expected: int | None
+    tags: dict[str, str]  # patient, study and series tags from the C-FIND
+    pacs: str = ""
+    method: str = "move"
+    query: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RetrieveAttempt:
+    at: str
+    method: str
+    status: str  # "success", "partial", "failed"
+    completed: int = 0
+    failed: int = 0
+    warning: int = 0
+    seconds: float = 0.0
+    message: str = ""
+    fetched: int | None = None  # instances asked for in an incremental retrieve (None: the whole series)
+
+
+@dataclass(frozen=True)
+class FiledInstance:
+    """One received file, filed into the data tree."""
+
+    sop_uid: str
+    series_uid: str
+    study_uid: str
+    patient_id: str
+    path: Path
+    bytes: int
+    tags: dict[str, str]  # patient/study/series tags read from the file
+
+
+@dataclass(frozen=True)
+class QuarantinedFile:
+    path: Path  # where it now lies, under <BASEMOUNT>/quarantine
+    reason: str
+    series_uid: str | None = None
+    original_name: str = ""
+
+
+@dataclass(frozen=True)
+class SeriesState:
+    """All that the database knows of one series (each part None when never written)."""
+
+    uid: str
+    meta: dict[str, Any] | None
+    retrieve: dict[str, Any] | None
+    pack: dict[str, Any] | None
+    quarantine: dict[str, Any] | None
+    push: dict[str, Any] | None
+    register: dict[str, Any] | None
+
+    @property
+    def expected(self) -> int | None:
+        value = (self.retrieve or {}).get("expected")
+        return int(value) if value is not None else None
+
+    @property
+    def received(self) -> int:
+        return len((self.pack or {}).get("instances", {}))
+
+    @property
+    def quarantined(self) -> int:
+        return len((self.quarantine or {}).get("files", []))
+
+    @property
+    def series_dir(self) -> Path | None:
+        base = (self.meta or {}).get("SeriesBaseDir")
+        return Path(base) if base else None
+
+    def tag(self, keyword: str) -> str:
+        for part in (self.meta, (self.retrieve or {}).get("tags")):
+            if part and part.get(keyword) not in (None, ""):
+                return str(part[keyword])
+        return ""
+
+
+class Database:
+    def __init__(self, base: Basemount) -> None:
+        self.base = base
+        self.patients_dir = base.db / "patientData"
+        self.studies_dir = base.db / "studyData"
+        self.series_dir = base.db / "seriesData"
+
+    # -- paths ---------------------------------------------------------------------------------
+    def series_file(self, series_uid: str, kind: str) -> Path:
+        return self.series_dir / f"{safe_name(series_uid)}-{kind}.json"
+
+    def study_file(self, study_uid: str) -> Path:
+        return self.studies_dir / f"{safe_name(study_uid)}-meta.json"
+
+    def patient_file(self, patient_id: str) -> Path:
+        return self.patients_dir / f"{safe_name(patient_id)}.json"
+
+    # -- writes --------------------------------------------------------------------------------
+    def _merge(self, path: Path, values: dict[str, Any], list_key: str = "", item: str = "") -> None:
+        def change(current: Any) -> Any:
+            current = dict(current or {})
+            current.update({k: v for k, v in values.items() if v not in (None, "")})
+            if list_key:
+                items = list(current.get(list_key, []))
+                if item and item not in items:
+                    items.append(item)
+                current[list_key] = items
+            return current
+
+        update_json(path, change, default={})
+
+    def _index(self, tags: dict[str, str], series_uid: str, series_dir: Path | None = None) -> None:
+        """Patient, study and series meta records for a series (idempotent merges)."""
+        study_uid, patient_id = tags.get("StudyInstanceUID", ""), tags.get("PatientID", "")
+        series_meta: dict[str, Any] = {k: tags.get(k) for k in SERIES_KEYS}
+        series_meta["SeriesInstanceUID"] = series_uid
+        if series_dir is not None:
+            series_meta["SeriesBaseDir"] = str(series_dir)
+        self._merge(self.series_file(series_uid, "meta"), series_meta)
+        if study_uid:
+            self._merge(self.study_file(study_uid), {k: tags.get(k) for k in STUDY_KEYS}, "SeriesList", series_uid)
+        if patient_id:
+            self._merge(self.patient_file(patient_id), {k: tags.get(k) for k in PATIENT_KEYS}, "StudyList", study_uid)
+
+    def record_request(self, request: SeriesRequest) -> None:
+        """Record (or refresh) what was asked for; earlier attempts are kept."""
+        tags = {**request.tags, "SeriesInstanceUID": request.series_uid, "StudyInstanceUID": request.study_uid,
+                "PatientID": request.patient_id}
+        self._index(tags, request.series_uid)
+
+        def change(current: Any) -> Any:
+            current = dict(current or {})
+            current.update({"requested_at": now(), "pacs": request.pacs, "method": request.method,
+                            "expected": request.expected, "query": request.query, "tags": tags,
+                            "in_progress": True})
+            current.setdefault("attempts", [])
+            return current
+
+        update_json(self.series_file(request.series_uid, "retrieve"), change, default={})
+
+    def record_attempt(self, series_uid: str, attempt: RetrieveAttempt, expected: int | None = None) -> None:
+        def change(current: Any) -> Any:
+            current = dict(current or {})
+            current["attempts"] = [*current.get("attempts", []), attempt.__dict__][-20:]
+            current["in_progress"] = False
+            if expected is not None and current.get("expected") is None:
+                current["expected"] = expected
+            return current
+
+        update_json(self.series_file(series_uid, "retrieve"), change, default={})
+
+    def record_arrivals(self, items: Iterable[FiledInstance]) -> None:
+        """Add filed instances: one locked update per series touched, whatever the batch size."""
+        by_series: dict[str, list[FiledInstance]] = defaultdict(list)
+        for item in items:
+            by_series[item.series_uid].append(item)
+        stamp = now()
+        for series_uid, batch in by_series.items():
+            first = batch[0]
+            self._index({**first.tags, "SeriesInstanceUID": series_uid, "StudyInstanceUID": first.study_uid,
+                         "PatientID": first.patient_id}, series_uid, first.path.parent)
+
+            def change(current: Any, batch: Sequence[FiledInstance] = batch) -> Any:
+                current = dict(current or {})
+                instances = dict(current.get("instances", {}))
+                for item in batch:
+                    instances[item.sop_uid] = {"path": item.path.name, "bytes": item.bytes, "at": stamp}
+                current["instances"] = instances
+                current["count"] = len(instances)
+                current["bytes"] = sum(int(v.get("bytes", 0)) for v in instances.values())
+                current["seriesPack"] = True
+                return current
+
+            update_json(self.series_file(series_uid, "pack"), change, default={})
+
+    def forget_instances(self, series_uid: str, sop_uids: Iterable[str]) -> None:
+        """Drop instances whose files are gone, so that a re-run fetches them again."""
+        gone = set(sop_uids)
+
+        def change(current: Any) -> Any:
+            current = dict(current or {})
+            instances = {k: v for k, v in current.get("instances", {}).items() if k not in gone}
+            current.update(instances=instances, count=len(instances),
+                           bytes=sum(int(v.get("bytes", 0)) for v in instances.values()))
+            return current
+
+        update_json(self.series_file(series_uid, "pack"), change, default={})
+
+    def record_quarantine(self, items: Iterable[QuarantinedFile]) -> None:
+        by_series: dict[str, list[QuarantinedFile]] = defaultdict(list)
+        for item in items:
+            by_series[item.series_uid or ""].append(item)
+        for series_uid, batch in by_series.items():
+            path = self.series_file(series_uid, "quarantine") if series_uid else self.base.db / "quarantine.json"
+
+            def change(current: Any, batch: Sequence[QuarantinedFile] = batch) -> Any:
+                current = dict(current or {})
+                files = list(current.get("files", []))
+                files += [{"path": str(q.path), "reason": q.reason, "original": q.original_name, "at": now()}
+                          for q in batch]
+                current["files"] = files
+                return current
+
+            update_json(path, change, default={})
+
+    def record_push(self, series_uid: str, record: dict[str, Any]) -> None:
+        update_json(self.series_file(series_uid, "push"), lambda current: {**(current or {}), **record}, default={})
+
+    def record_register(self, series_uid: str, record: dict[str, Any]) -> None:
+        update_json(self.series_file(series_uid, "register"), lambda current: {**(current or {}), **record},
+                    default={})
+
+    # -- reads ---------------------------------------------------------------------------------
+    def series(self, series_uid: str) -> SeriesState:
+        parts = {kind: read_json(self.series_file(series_uid, kind)) for kind in SERIES_KINDS}
+        return SeriesState(series_uid, **parts)
+
+    def held_instances(self, series_uid: str) -> dict[str, Path]:
+        """SOPInstanceUID -> path of every instance recorded as filed for the series."""
+        state = self.series(series_uid)
+        folder = state.series_dir
+        if folder is None:
+            return {}
+        return {sop: folder / entry["path"] for sop, entry in (state.pack or {}).get("instances", {}).items()}
+
+    def study(self, study_uid: str) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = read_json(self.study_file(study_uid))
+        return result
+
+    def patient(self, patient_id: str) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = read_json(self.patient_file(patient_id))
+        return result
+
+    def patient_ids(self) -> list[str]:
+        found = []
+        for path in sorted(self.patients_dir.glob("*.json")):
+            record = read_json(path, {})
+            if isinstance(record, dict) and record.get("PatientID"):
+                found.append(str(record["PatientID"]))
+        return found
+
+    def unfiled_quarantine(self) -> dict[str, Any]:
+        """Quarantined files whose series could not even be read."""
+        result: dict[str, Any] = read_json(self.base.db / "quarantine.json", {})
+        return result
