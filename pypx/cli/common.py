@@ -76,7 +76,7 @@ class Parser(argparse.ArgumentParser):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(**kwargs)
 
-    def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+    def _print_message(self, message: str, file: Any = None) -> None:
         if message:
             (self.env.stderr if file is sys.stderr else self.env.stdout).write(message)
 
@@ -203,6 +203,9 @@ def invoke(argv: Sequence[str], stdin: str = "", tty: bool = False, environ: dic
 # console script -> module in pypx.cli (the same table as [project.scripts])
 COMMANDS: dict[str, str] = {
     "px-echo": "echo",
+    "px-find": "find",
+    "px-do": "do",
+    "px-report": "report",
     "px-sandbox": "sandbox",
 }
 

@@ -46,10 +46,10 @@ def run(argv: list[str], env: Env) -> int:
         manifest = sandbox.seed(Shape(args.patients, args.studies, args.series, args.images))
         result |= {"status": "seeded", "counts": manifest["counts"], "manifest": str(sandbox.manifest_path)}
     elif args.action == "status":
-        info = sandbox.orthanc.running()
-        result = {"status": "up" if info else "down"}
-        if info:
-            result |= {**asdict(info), "statistics": sandbox.orthanc.statistics()}
+        running = sandbox.orthanc.running()
+        result = {"status": "up" if running else "down"}
+        if running:
+            result |= {**asdict(running), "statistics": sandbox.orthanc.statistics()}
     elif args.action == "down":
         result = {"status": "stopped" if sandbox.down() else "not running"}
     if args.json:

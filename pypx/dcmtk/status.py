@@ -51,6 +51,7 @@ _DCMTK_NAMES: dict[str, int] = {
     "Pending": 0xFF00,
     "Pending: WarningUnsupportedOptionalKeys": 0xFF01,
     "Cancel": 0xFE00,
+    "Cancel: MatchingTerminatedDueToCancelRequest": 0xFE00,
     "Warning": 0xB000,
     "Failed: SOPClassNotSupported": 0x0122,
     "Refused: OutOfResources": 0xA700,
@@ -87,6 +88,8 @@ def from_dcmtk_name(name: str) -> DimseStatus:
             return lookup(int(tail[1], 16))
         except ValueError:
             pass
+    if name.startswith("Cancel"):
+        return lookup(0xFE00)
     if name.startswith("Warning"):
         return lookup(0xB000)
     if name.startswith(("Failed", "Refused", "Error")):

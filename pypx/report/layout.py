@@ -46,7 +46,8 @@ def _suggestion(name: str) -> str:
     by_lower = _keywords_by_lower_case()
     if name.lower() in by_lower:
         return f"did you mean {by_lower[name.lower()]}? (keywords are case-sensitive)"
-    close = difflib.get_close_matches(name, list(keyword_dict), n=1, cutoff=0.75)
+    longer = sorted((keyword for keyword in keyword_dict if name and keyword.startswith(name)), key=len)
+    close = longer[:1] or difflib.get_close_matches(name, list(keyword_dict), n=1, cutoff=0.75)
     return f"did you mean {close[0]}?" if close else "use DICOM keywords such as PatientName or SeriesDescription"
 
 

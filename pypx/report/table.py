@@ -30,8 +30,9 @@ def _console(buffer: io.StringIO, color: bool, width: int | None) -> Console:
 
 def _header_table(block: StudyBlock, palette: Palette | None) -> Table:
     table = Table(box=box.SQUARE, show_header=False)
-    table.add_column(style=palette.field if palette else None)
-    table.add_column(style=palette.value if palette else None)
+    # the values take whatever width the boxes share, so the tag column lines up across studies
+    table.add_column(style=palette.field if palette else None, no_wrap=True)
+    table.add_column(style=palette.value if palette else None, ratio=1, overflow="fold")
     for tag, value in block.header:
         table.add_row(Text(tag), Text(printable(value)))
     return table
@@ -40,7 +41,8 @@ def _header_table(block: StudyBlock, palette: Palette | None) -> Table:
 def _body_table(block: StudyBlock, palette: Palette | None) -> Table:
     table = Table(box=box.SQUARE, header_style=palette.field if palette else "")
     for tag in block.body_tags:
-        table.add_column(Text(tag), style=palette.value if palette else None)
+        # fold, not ellipsis: a narrow terminal wraps a value but never hides part of it
+        table.add_column(Text(tag), style=palette.value if palette else None, overflow="fold")
     for row in block.body:
         table.add_row(*(Text(printable(value)) for value in row))
     return table

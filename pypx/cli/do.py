@@ -1,0 +1,78 @@
+"""px-do: run actions (retrieve, status, report, push, register) over a saved px-find JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from pypx.cli.common import Env, add_db_options, add_pacs_options, basemount, entry, make_parser, parse
+from pypx.dicom.results import ShapeError, from_pypx_json
+from pypx.do import add_chain_options, run_chain_cli
+from pypx.errors import ConfigError, UsageError
+from pypx.settings import PacsSettings, pacs_settings
+
+PROG = "px-do"
+
+EPILOG = """examples:
+  px-find --PACS sandbox --PatientID PX042-00000 --json > found.json
+  px-do --reportDataFile found.json --then retrieve,status
+  px-find --PACS sandbox --StudyDate 20150101- --json | px-do --then status --json
+"""
+
+
+def load_find_json(args: argparse.Namespace, env: Env) -> tuple[dict[str, object], object]:
+    if args.reportDataFile:
+        try:
+            with open(args.reportDataFile, encoding="utf-8") as handle:
+                text = handle.read()
+        except OSError as err:
+            raise UsageError(f"cannot read {args.reportDataFile} ({err.strerror})") from None
+    elif args.reportData:
+        text = args.reportData
+    else:
+        text = env.stdin.read()
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UsageError(f"the input is not JSON ({err.msg}, line {err.lineno})",
+                         "give px-find --json output on stdin or with --reportDataFile") from None
+    try:
+        return raw, from_pypx_json(raw)
+    except ShapeError as err:
+        raise UsageError(f"the input is not a px-find result: {err}") from None
+
+
+def _pacs(args: argparse.Namespace, saved: dict[str, object], env: Env) -> PacsSettings | None:
+    """Flags, else the PACS the find used (its JSON 'args'); None if neither says (status needs none)."""
+    for key in ("aet", "aec", "serverIP", "serverPort", "PACS"):
+        if getattr(args, key, None) in (None, "") and saved.get(key):
+            setattr(args, key, str(saved[key]))
+    try:
+        return pacs_settings(args, basemount(args))
+    except ConfigError:
+        return None
+
+
+def run(argv: list[str], env: Env) -> int:
+    parser = make_parser(PROG, "Run actions over a saved px-find result.", env)
+    parser.epilog = EPILOG
+    parser.add_argument("actions", nargs="?", help="same as --then")
+    add_pacs_options(parser, listener=True)
+    add_db_options(parser)
+    parser.add_argument("--reportDataFile", metavar="FILE", help="px-find JSON file (default: stdin)")
+    parser.add_argument("--reportData", metavar="JSON", help="px-find JSON as a string")
+    parser.add_argument("--json", action="store_true", help="print the result JSON with the actions' output")
+    parser.add_argument("--waitForUserTerminate", action="store_true", help=argparse.SUPPRESS)
+    add_chain_options(parser)
+    args = parse(parser, argv)
+    then = args.then or args.actions
+    if not then:
+        raise UsageError("nothing to do", "give actions, e.g. px-do --then retrieve,status")
+    raw, result = load_find_json(args, env)
+    saved = raw.get("args") if isinstance(raw.get("args"), dict) else {}
+    pacs = _pacs(args, saved or {}, env)  # type: ignore[arg-type]
+    return run_chain_cli(then, result, args, basemount(args), pacs, env, json_output=args.json)
+
+
+def main() -> None:
+    entry(PROG, run)

@@ -1,0 +1,101 @@
+"""px-find: C-FIND a PACS (study, series or image depth) and print, save or chain the result."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from pypx.cli.common import Env, add_db_options, add_pacs_options, basemount, entry, make_parser, parse
+from pypx.dicom.query import Query
+from pypx.dicom.results import to_dicom_json, to_pypx_json
+from pypx.do import add_chain_options, run_chain_cli
+from pypx.errors import ExitCode, UsageError
+from pypx.find import find
+from pypx.report import ReportOptions, render
+from pypx.settings import pacs_settings
+
+PROG = "px-find"
+
+# the filters pypx users script with (flag name = DICOM keyword)
+FILTER_FLAGS = ("PatientID", "PatientName", "PatientSex", "PatientBirthDate", "AccessionNumber", "StudyDate",
+                "StudyDescription", "StudyInstanceUID", "ModalitiesInStudy", "Modality", "SeriesDescription",
+                "SeriesInstanceUID", "PerformedStationAETitle", "ProtocolName", "AcquisitionProtocolName",
+                "AcquisitionProtocolDescription")
+
+EPILOG = """matching (DICOM semantics): wildcards * and ?, date ranges 20240101-20240131, 20240101-, -20240131,
+UID lists uid1\\uid2, an empty value only returns the key.
+examples:
+  px-find --PACS sandbox --PatientName 'MÜLLER*'
+  px-find --PACS sandbox --StudyDate 20150101- --Modality MR --json | px-report --printReport csv
+  px-find --PACS sandbox --PatientID PX042-00000 --then retrieve,status --withFeedBack
+"""
+
+
+def query_from_args(args: argparse.Namespace) -> Query:
+    filters = {flag: getattr(args, flag) for flag in FILTER_FLAGS if getattr(args, flag) not in (None, "")}
+    for item in args.key or []:
+        keyword, sep, value = item.partition("=")
+        if not sep and not keyword:
+            raise UsageError(f"--key '{item}' should be Keyword=value (or Keyword to return it)")
+        if not sep:
+            filters.setdefault(keyword.strip(), "")
+        else:
+            filters[keyword.strip()] = value
+    returns = [t.strip() for t in (args.QueryReturnTags or "").split(",") if t.strip()]
+    depth = "STUDY" if args.StudyOnly else args.level.upper()
+    return Query.build(filters, returns, depth, "patient" if args.PatientRoot else "study")
+
+
+def add_query_options(parser: argparse.ArgumentParser) -> None:
+    keys = parser.add_argument_group("query keys (DICOM matching)")
+    for flag in FILTER_FLAGS:
+        keys.add_argument(f"--{flag}", metavar="VALUE")
+    keys.add_argument("--key", action="append", metavar="Keyword=value",
+                      help="any other DICOM keyword (repeatable); 'Keyword' alone returns it")
+    keys.add_argument("--QueryReturnTags", metavar="K1,K2", help="extra keys to return (comma list)")
+    level = parser.add_argument_group("level")
+    level.add_argument("--StudyOnly", action="store_true", help="study level only")
+    level.add_argument("--level", choices=["study", "series", "image"], default="series",
+                       help="depth of the query (default series: studies, then their series)")
+    level.add_argument("--PatientRoot", action="store_true",
+                       help="Patient Root model (patient, then study, then series); default Study Root")
+    level.add_argument("--limit", type=int, metavar="N", help="at most N study matches (reported, exit 6)")
+
+
+def run(argv: list[str], env: Env) -> int:
+    parser = make_parser(PROG, "Query a PACS with C-FIND.", env)
+    parser.epilog = EPILOG
+    add_pacs_options(parser, listener=True)
+    add_db_options(parser)
+    add_query_options(parser)
+    out = parser.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help="pypx-shaped JSON (studies with their series)")
+    out.add_argument("--dicomjson", "--dicom-json", dest="dicomjson", action="store_true",
+                     help="DICOM JSON model (PS3.18 Annex F): a list of matches, each study then its series")
+    out.add_argument("--findscu", default="findscu", help="path of DCMTK findscu")
+    out.add_argument("--waitForUserTerminate", action="store_true", help=argparse.SUPPRESS)
+    add_chain_options(parser)
+    args = parse(parser, argv)
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    query = query_from_args(args)
+    base = basemount(args)
+    pacs = pacs_settings(args, base)
+    result = find(pacs, query, limit=args.limit, binary=args.findscu)
+    code = ExitCode.PARTIAL if result.limited else ExitCode.OK
+    for warning in result.warnings:
+        env.err(f"{PROG}: warning: {warning}")
+    if args.then:
+        chained = run_chain_cli(args.then, result, args, base, pacs, env, json_output=args.json)
+        return max(int(code), chained)
+    if args.dicomjson:
+        env.out(json.dumps(to_dicom_json(result), indent=2, ensure_ascii=False))
+    elif args.json:
+        env.out(json.dumps(to_pypx_json(result), indent=2, ensure_ascii=False))
+    elif args.verbosity:
+        env.stdout.write(render(result, ReportOptions(), color=bool(env.stdout_isatty) and not env.no_color))
+    return int(code)
+
+
+def main() -> None:
+    entry(PROG, run)

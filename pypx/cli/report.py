@@ -1,0 +1,133 @@
+"""px-report: render px-find JSON (stdin, --reportData or --reportDataFile) as a table, text, CSV or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import shutil
+from pathlib import Path
+
+from pypx.cli.common import Env, Parser, entry, make_parser, parse
+from pypx.errors import LocalIOError, UsageError
+from pypx.report import (
+    COLORIZE_CHOICES,
+    FORMATS,
+    CsvOptions,
+    Layout,
+    ReportOptions,
+    parse_layout,
+    parse_tag_list,
+    read_find_result,
+    render,
+    use_color,
+)
+
+PROG = "px-report"
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Render the JSON of px-find as a report. Examples:
+  px-find --PatientID 4777764 --json | px-report
+  px-report --reportDataFile find.json --printReport csv --csvPrintHeaders
+  px-report --reportDataFile find.json --reportBodySeriesTags SeriesNumber,SeriesDescription"""
+
+
+def _parser(env: Env) -> Parser:
+    parser = make_parser(PROG, DESCRIPTION, env)
+    source = parser.add_argument_group("input (default: stdin)").add_mutually_exclusive_group()
+    source.add_argument("--reportData", metavar="JSON", help="the px-find JSON itself")
+    source.add_argument("--reportDataFile", metavar="FILE", help="a file holding px-find JSON ('-' for stdin)")
+
+    output = parser.add_argument_group("report")
+    output.add_argument("--printReport", choices=FORMATS, default="tabular", help="the format (default tabular)")
+    output.add_argument("--json", action="store_const", dest="printReport", const="json",
+                        help="the same as --printReport json")
+    output.add_argument("--colorize", choices=COLORIZE_CHOICES,
+                        help="colours for dark or light terminals, even off a terminal; 'none' for none "
+                             "(default: dark on a terminal unless NO_COLOR is set)")
+    output.add_argument("--reportLayout", metavar="JSON",
+                        help='all tags at once: {"header":{"study":[..],"series":[..]},"body":{"series":[..]}}')
+    output.add_argument("--reportHeaderStudyTags", metavar="TAGS", default="",
+                        help="comma-separated study tags for the header (default: patient and study tags)")
+    output.add_argument("--reportHeaderSeriesTags", metavar="TAGS", default="",
+                        help="comma-separated tags of the first series for the header (default Modality)")
+    output.add_argument("--reportBodySeriesTags", metavar="TAGS", default="",
+                        help="comma-separated tags, one line per series (default SeriesDescription)")
+    output.add_argument("--seriesSpecial", metavar="TYPE", default="", help="accepted for pypx compatibility; no effect")
+    output.add_argument("--dblogbasepath", metavar="DIR", help=argparse.SUPPRESS)
+
+    csv = parser.add_argument_group("csv")
+    csv.add_argument("--csvSeparator", metavar="CHAR", default="|", help="column separator (default '|'; '\\t' for tab)")
+    csv.add_argument("--csvPrintHeaders", action="store_true", help="a first line with the column names")
+    csv.add_argument("--csvPrettify", action="store_true", help="align the columns in a text table instead")
+    csv.add_argument("--csvSummarize", "--csvSummarise", dest="csvSummarize", action="store_true",
+                     help="one line per study: its series and image counts")
+    return parser
+
+
+def _layout(args: argparse.Namespace) -> Layout:
+    layout = parse_layout(args.reportLayout) if args.reportLayout else Layout()
+    overrides: dict[str, tuple[str, ...]] = {}
+    if args.reportHeaderStudyTags.strip():
+        overrides["study_header"] = parse_tag_list(args.reportHeaderStudyTags, "--reportHeaderStudyTags")
+    if args.reportHeaderSeriesTags.strip():
+        overrides["series_header"] = parse_tag_list(args.reportHeaderSeriesTags, "--reportHeaderSeriesTags")
+    if args.reportBodySeriesTags.strip():
+        overrides["series_body"] = parse_tag_list(args.reportBodySeriesTags, "--reportBodySeriesTags")
+    return dataclasses.replace(layout, **overrides)
+
+
+def _options(args: argparse.Namespace) -> ReportOptions:
+    separator = "\t" if args.csvSeparator in ("\\t", "tab") else args.csvSeparator
+    csv = CsvOptions(separator=separator, headers=args.csvPrintHeaders, prettify=args.csvPrettify,
+                     summarize=args.csvSummarize)
+    palette = args.colorize if args.colorize in ("dark", "light") else "dark"
+    return ReportOptions(format=args.printReport, layout=_layout(args), palette=palette, csv=csv)
+
+
+def _stdin_is_terminal(env: Env) -> bool:
+    try:
+        return env.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _read_input(args: argparse.Namespace, env: Env) -> tuple[str, str]:
+    """The JSON text and where it came from (for messages)."""
+    if args.reportData is not None:
+        return args.reportData, "--reportData"
+    if args.reportDataFile and args.reportDataFile != "-":
+        path = Path(args.reportDataFile)
+        try:
+            return path.read_text(encoding="utf-8"), str(path)
+        except UnicodeDecodeError:
+            raise UsageError(f"{path} is not UTF-8 text", "expected the output of px-find --json") from None
+        except OSError as err:
+            raise LocalIOError(f"cannot read {path}: {err.strerror or err}") from None
+    if _stdin_is_terminal(env):
+        raise UsageError("no input", "pipe px-find --json into px-report, or use --reportData/--reportDataFile")
+    return env.stdin.read(), "the input on stdin"
+
+
+def _terminal_width(env: Env) -> int | None:
+    if not env.stdout_isatty:
+        return None
+    columns = env.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else shutil.get_terminal_size().columns
+
+
+def run(argv: list[str], env: Env) -> int:
+    args = parse(_parser(env), argv)
+    options = _options(args)  # checks the flags before any input is read
+    text, source = _read_input(args, env)
+    result = read_find_result(text, source)
+    for warning in result.warnings:
+        log.warning("%s", warning)
+    color = use_color(args.colorize, bool(env.stdout_isatty), env.no_color)
+    env.stdout.write(render(result, options, color=color, width=_terminal_width(env)))
+    return 0
+
+
+def main() -> None:
+    entry(PROG, run)

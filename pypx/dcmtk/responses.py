@@ -1,0 +1,69 @@
+"""Read C-FIND responses: findscu's extracted files (-X) with pydicom, grouped by query. Pure but for reads.
+
+With several query files over one association, findscu numbers rsp files across queries; its log
+says which request each file answers ("Sending Find Request" ... "Writing response dataset to file"),
+so the log gives the grouping and the files give the data.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+
+from pypx.dcmtk.status import DimseStatus, from_dcmtk_name, lookup
+
+_SENDING = "Sending Find Request"
+_WRITING = re.compile(r"Writing response dataset to file: (.+?)\s*$")
+_FINAL = re.compile(r"Received Final Find Response(?: \d+)? \(([^)]*)\)")
+
+
+@dataclass(frozen=True)
+class QueryResponses:
+    files: tuple[Path, ...]
+    status: DimseStatus | None  # None: the association ended before a final response
+
+
+def group_responses(log: str) -> list[QueryResponses]:
+    """One entry per request sent, in order, with its response files and final status."""
+    groups: list[tuple[list[Path], DimseStatus | None]] = []
+    for line in log.splitlines():
+        if _SENDING in line:
+            groups.append(([], None))
+        elif groups and (written := _WRITING.search(line)):
+            groups[-1][0].append(Path(written.group(1)))
+        elif groups and (final := _FINAL.search(line)):
+            groups[-1] = (groups[-1][0], from_dcmtk_name(final.group(1)))
+    return [QueryResponses(tuple(files), status) for files, status in groups]
+
+
+def element_text(value: object) -> str:
+    """A DICOM value as text: multi-values joined by backslash, padding stripped, None as ''."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, MultiValue)):
+        return "\\".join(element_text(v) for v in value)
+    return str(value).strip(" \x00")
+
+
+def dataset_tags(ds: Dataset) -> dict[str, str]:
+    """keyword -> text for every non-sequence element (the character set is applied by pydicom)."""
+    out: dict[str, str] = {}
+    for element in ds:
+        if element.VR == "SQ" or not element.keyword or element.tag.group in (0x0000, 0x0002):
+            continue
+        if element.keyword in ("SpecificCharacterSet", "RetrieveAETitle", "InstanceAvailability"):
+            continue
+        out[element.keyword] = element_text(element.value)
+    return out
+
+
+def read_response(path: Path) -> dict[str, str]:
+    return dataset_tags(pydicom.dcmread(path, force=True))
+
+
+SUCCESS = lookup(0)

@@ -1,0 +1,172 @@
+"""C-FIND at study, series or image depth, Study or Patient Root: one association per level.
+
+The study query runs first; then every series query of the find goes over one findscu association
+(one query file each), and likewise the image queries. Responses come from findscu's extracted
+files, read with pydicom.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from pypx.dcmtk import argv, outcome, responses, runner
+from pypx.dcmtk.status import Category
+from pypx.dicom.query import Level, Query
+from pypx.dicom.results import FindResult, Match, StudyResult
+from pypx.errors import PacsFailure
+from pypx.settings import PacsSettings
+
+log = logging.getLogger(__name__)
+
+FIND_SOP_CLASS = {"study": "1.2.840.10008.5.1.4.1.2.2.1", "patient": "1.2.840.10008.5.1.4.1.2.1.1"}
+
+
+@dataclass
+class LevelAnswer:
+    """The matches of each query sent at one level, plus what limited them."""
+
+    matches: list[list[Match]]
+    warnings: list[str] = field(default_factory=list)
+    limited: bool = False
+    command: str = ""
+
+
+def identifier_dataset(identifier: Mapping[str, str]) -> Dataset:
+    ds = Dataset()
+    if any(not value.isascii() for value in identifier.values()):
+        ds.SpecificCharacterSet = "ISO_IR 192"
+    for keyword, value in identifier.items():
+        tag = tag_for_keyword(keyword)
+        assert tag is not None, keyword  # keywords were validated when the Query was built
+        ds.add_new(tag, dictionary_VR(tag), value if value != "" else None)
+    return ds
+
+
+def write_query_file(identifier: Mapping[str, str], path: Path, root: str) -> None:
+    ds = identifier_dataset(identifier)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = FIND_SOP_CLASS[root]
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta = meta
+    ds.save_as(path, enforce_file_format=True)
+
+
+def run_level(pacs: PacsSettings, level: Level, identifiers: Sequence[Mapping[str, str]], root: str,
+              limit: int | None = None, binary: str = "findscu") -> LevelAnswer:
+    """Send every identifier over one association; group the answers per identifier."""
+    if not identifiers:
+        return LevelAnswer([])
+    with tempfile.TemporaryDirectory(prefix="pypx-find-") as work:
+        work_dir = Path(work)
+        out_dir = work_dir / "rsp"
+        out_dir.mkdir()
+        files = []
+        for index, identifier in enumerate(identifiers):
+            path = work_dir / f"q{index:05d}.dcm"
+            write_query_file(identifier, path, root)
+            files.append(path)
+        command = argv.findscu(pacs, files, out_dir, root="study" if root == "study" else "patient",
+                               cancel_after=limit, binary=binary)
+        done = runner.run(command, wall_timeout=120 + 5 * len(files) + (pacs.timeouts.dimse or 600))
+        text = done.stderr + done.stdout
+        error = outcome.association_error(text, pacs, "findscu")
+        if error:
+            raise error
+        groups = responses.group_responses(text)
+        answer = LevelAnswer([], command=shlex.join(command[:1] + ["...", pacs.host, str(pacs.port)]))
+        for index, group in enumerate(groups):
+            status = group.status
+            if status is None:
+                raise PacsFailure(f"C-FIND at {level} level ended without a final response ({done.returncode})",
+                                  "the PACS may have aborted; see --debug")
+            if status.category is Category.FAILURE:
+                raise PacsFailure(f"C-FIND at {level} level failed: {status.meaning} (0x{status.code:04X})",
+                                  "check the query keys; the PACS refused them")
+            if status.category in (Category.WARNING, Category.CANCEL):
+                answer.limited = True
+                reason = (f"stopped at --limit {limit}" if status.category is Category.CANCEL
+                          else f"{status.meaning} (0x{status.code:04X})")
+                answer.warnings.append(f"{level} query {index + 1}: {len(group.files)} matches, {reason}; "
+                                       "more may exist")
+            files = list(group.files)
+            if limit and len(files) > limit:
+                # the PACS answered faster than our C-CANCEL travelled: honour the limit, and say so
+                answer.limited = True
+                answer.warnings.append(f"{level} query {index + 1}: more than {limit} matches, showing the first "
+                                       f"{limit} (--limit)")
+                files = files[:limit]
+            answer.matches.append([Match(level, responses.read_response(f)) for f in files])
+        if len(groups) != len(identifiers):
+            raise PacsFailure(f"C-FIND at {level} level: {len(groups)} of {len(identifiers)} queries answered")
+        log.info("C-FIND %s: %d queries, %d matches in %.3f s", level, len(identifiers),
+                 sum(len(m) for m in answer.matches), done.seconds)
+        return answer
+
+
+def find(pacs: PacsSettings, query: Query, limit: int | None = None, binary: str = "findscu") -> FindResult:
+    """Run the query to its depth; studies with no matching series (when series are filtered) are dropped."""
+    root = query.root
+    warnings: list[str] = []
+    limited = False
+    commands: list[str] = []
+
+    def level(name: Level, identifiers: Sequence[Mapping[str, str]], cap: int | None = None) -> list[list[Match]]:
+        nonlocal limited
+        answer = run_level(pacs, name, identifiers, root, cap, binary)
+        warnings.extend(answer.warnings)
+        limited = limited or answer.limited
+        if answer.command:
+            commands.append(answer.command)
+        return answer.matches
+
+    if root == "patient":
+        patients = level("PATIENT", [query.identifier("PATIENT")], limit)[0]
+        per_patient = level("STUDY", [query.identifier("STUDY", {"PatientID": p.get("PatientID")})
+                                      for p in patients])
+        study_matches = [s for group in per_patient for s in group]
+    else:
+        study_matches = level("STUDY", [query.identifier("STUDY")], limit)[0]
+
+    studies: list[StudyResult] = []
+    if query.depth == "STUDY":
+        studies = [StudyResult(s) for s in study_matches]
+    else:
+        above = [_above(root, s) for s in study_matches]
+        series_groups = level("SERIES", [query.identifier("SERIES", a) for a in above])
+        image_groups: list[list[Match]] = []
+        flat_series = [(i, series) for i, group in enumerate(series_groups) for series in group]
+        if query.depth == "IMAGE":
+            image_groups = level("IMAGE", [
+                query.identifier("IMAGE", above[i] | {"SeriesInstanceUID": series.get("SeriesInstanceUID")})
+                for i, series in flat_series])
+        images_by_study: dict[int, dict[str, tuple[Match, ...]]] = {}
+        for (i, series), images in zip(flat_series, image_groups, strict=False):
+            images_by_study.setdefault(i, {})[series.get("SeriesInstanceUID")] = tuple(images)
+        for i, study in enumerate(study_matches):
+            series = series_groups[i]
+            images = images_by_study.get(i, {})
+            if query.depth == "IMAGE" and query.filters_below("SERIES"):
+                series = [s for s in series if images.get(s.get("SeriesInstanceUID"))]
+            if not series and query.filters_below("STUDY"):
+                continue
+            studies.append(StudyResult(study, tuple(series), images))
+    return FindResult(tuple(studies), " ; ".join(commands), tuple(warnings), limited,
+                      {"aet": pacs.aet, "aec": pacs.aec, "serverIP": pacs.host, "serverPort": str(pacs.port),
+                       "PACS": pacs.name, "depth": query.depth, "root": root, "filters": dict(query.filters)})
+
+
+def _above(root: str, study: Match) -> dict[str, str]:
+    keys = {"StudyInstanceUID": study.get("StudyInstanceUID")}
+    if root == "patient":
+        keys = {"PatientID": study.get("PatientID")} | keys
+    return keys
