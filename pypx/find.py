@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 from pypx.dcmtk import argv, outcome, responses, runner
 from pypx.dcmtk.status import Category
@@ -54,7 +54,7 @@ def identifier_dataset(identifier: Mapping[str, str]) -> Dataset:
 def write_query_file(identifier: Mapping[str, str], path: Path, root: str) -> None:
     ds = identifier_dataset(identifier)
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = FIND_SOP_CLASS[root]
+    meta.MediaStorageSOPClassUID = UID(FIND_SOP_CLASS[root])
     meta.MediaStorageSOPInstanceUID = generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta = meta
@@ -150,16 +150,16 @@ def find(pacs: PacsSettings, query: Query, limit: int | None = None, binary: str
                 query.identifier("IMAGE", above[i] | {"SeriesInstanceUID": series.get("SeriesInstanceUID")})
                 for i, series in flat_series])
         images_by_study: dict[int, dict[str, tuple[Match, ...]]] = {}
-        for (i, series), images in zip(flat_series, image_groups, strict=False):
-            images_by_study.setdefault(i, {})[series.get("SeriesInstanceUID")] = tuple(images)
+        for (i, one_series), image_matches in zip(flat_series, image_groups, strict=False):
+            images_by_study.setdefault(i, {})[one_series.get("SeriesInstanceUID")] = tuple(image_matches)
         for i, study in enumerate(study_matches):
-            series = series_groups[i]
+            kept = series_groups[i]
             images = images_by_study.get(i, {})
             if query.depth == "IMAGE" and query.filters_below("SERIES"):
-                series = [s for s in series if images.get(s.get("SeriesInstanceUID"))]
-            if not series and query.filters_below("STUDY"):
+                kept = [s for s in kept if images.get(s.get("SeriesInstanceUID"))]
+            if not kept and query.filters_below("STUDY"):
                 continue
-            studies.append(StudyResult(study, tuple(series), images))
+            studies.append(StudyResult(study, tuple(kept), images))
     return FindResult(tuple(studies), " ; ".join(commands), tuple(warnings), limited,
                       {"aet": pacs.aet, "aec": pacs.aec, "serverIP": pacs.host, "serverPort": str(pacs.port),
                        "PACS": pacs.name, "depth": query.depth, "root": root, "filters": dict(query.filters)})

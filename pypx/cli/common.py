@@ -205,6 +205,8 @@ COMMANDS: dict[str, str] = {
     "px-echo": "echo",
     "px-find": "find",
     "px-do": "do",
+    "px-status": "status",
+    "px-move": "move",
     "px-report": "report",
     "px-sandbox": "sandbox",
 }

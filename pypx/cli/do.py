@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from pypx.cli.common import Env, add_db_options, add_pacs_options, basemount, entry, make_parser, parse
-from pypx.dicom.results import ShapeError, from_pypx_json
+from pypx.dicom.results import FindResult, ShapeError, from_pypx_json
 from pypx.do import add_chain_options, run_chain_cli
 from pypx.errors import ConfigError, UsageError
 from pypx.settings import PacsSettings, pacs_settings
@@ -20,7 +21,7 @@ EPILOG = """examples:
 """
 
 
-def load_find_json(args: argparse.Namespace, env: Env) -> tuple[dict[str, object], object]:
+def load_find_json(args: argparse.Namespace, env: Env) -> tuple[dict[str, Any], FindResult]:
     if args.reportDataFile:
         try:
             with open(args.reportDataFile, encoding="utf-8") as handle:
@@ -36,13 +37,15 @@ def load_find_json(args: argparse.Namespace, env: Env) -> tuple[dict[str, object
     except json.JSONDecodeError as err:
         raise UsageError(f"the input is not JSON ({err.msg}, line {err.lineno})",
                          "give px-find --json output on stdin or with --reportDataFile") from None
+    if not isinstance(raw, dict):
+        raise UsageError("the input is not a px-find result (not a JSON object)")
     try:
         return raw, from_pypx_json(raw)
     except ShapeError as err:
         raise UsageError(f"the input is not a px-find result: {err}") from None
 
 
-def _pacs(args: argparse.Namespace, saved: dict[str, object], env: Env) -> PacsSettings | None:
+def _pacs(args: argparse.Namespace, saved: dict[str, Any], env: Env) -> PacsSettings | None:
     """Flags, else the PACS the find used (its JSON 'args'); None if neither says (status needs none)."""
     for key in ("aet", "aec", "serverIP", "serverPort", "PACS"):
         if getattr(args, key, None) in (None, "") and saved.get(key):
@@ -70,7 +73,7 @@ def run(argv: list[str], env: Env) -> int:
         raise UsageError("nothing to do", "give actions, e.g. px-do --then retrieve,status")
     raw, result = load_find_json(args, env)
     saved = raw.get("args") if isinstance(raw.get("args"), dict) else {}
-    pacs = _pacs(args, saved or {}, env)  # type: ignore[arg-type]
+    pacs = _pacs(args, saved or {}, env)
     return run_chain_cli(then, result, args, basemount(args), pacs, env, json_output=args.json)
 
 

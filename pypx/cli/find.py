@@ -6,7 +6,7 @@ import argparse
 import json
 
 from pypx.cli.common import Env, add_db_options, add_pacs_options, basemount, entry, make_parser, parse
-from pypx.dicom.query import Query
+from pypx.dicom.query import Level, Query
 from pypx.dicom.results import to_dicom_json, to_pypx_json
 from pypx.do import add_chain_options, run_chain_cli
 from pypx.errors import ExitCode, UsageError
@@ -42,7 +42,8 @@ def query_from_args(args: argparse.Namespace) -> Query:
         else:
             filters[keyword.strip()] = value
     returns = [t.strip() for t in (args.QueryReturnTags or "").split(",") if t.strip()]
-    depth = "STUDY" if args.StudyOnly else args.level.upper()
+    depths: dict[str, Level] = {"study": "STUDY", "series": "SERIES", "image": "IMAGE"}
+    depth = depths["study" if args.StudyOnly else args.level]
     return Query.build(filters, returns, depth, "patient" if args.PatientRoot else "study")
 
 

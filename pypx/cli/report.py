@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import shutil
 from pathlib import Path
 
 from pypx.cli.common import Env, Parser, entry, make_parser, parse
 from pypx.errors import LocalIOError, UsageError
-from pypx.report import (
-    COLORIZE_CHOICES,
-    FORMATS,
-    CsvOptions,
-    Layout,
-    ReportOptions,
-    parse_layout,
-    parse_tag_list,
-    read_find_result,
-    render,
-    use_color,
-)
+from pypx.report import COLORIZE_CHOICES, FORMATS, options_from_flags, read_find_result, render, use_color
 
 PROG = "px-report"
 log = logging.getLogger(__name__)
@@ -66,26 +54,6 @@ def _parser(env: Env) -> Parser:
     return parser
 
 
-def _layout(args: argparse.Namespace) -> Layout:
-    layout = parse_layout(args.reportLayout) if args.reportLayout else Layout()
-    overrides: dict[str, tuple[str, ...]] = {}
-    if args.reportHeaderStudyTags.strip():
-        overrides["study_header"] = parse_tag_list(args.reportHeaderStudyTags, "--reportHeaderStudyTags")
-    if args.reportHeaderSeriesTags.strip():
-        overrides["series_header"] = parse_tag_list(args.reportHeaderSeriesTags, "--reportHeaderSeriesTags")
-    if args.reportBodySeriesTags.strip():
-        overrides["series_body"] = parse_tag_list(args.reportBodySeriesTags, "--reportBodySeriesTags")
-    return dataclasses.replace(layout, **overrides)
-
-
-def _options(args: argparse.Namespace) -> ReportOptions:
-    separator = "\t" if args.csvSeparator in ("\\t", "tab") else args.csvSeparator
-    csv = CsvOptions(separator=separator, headers=args.csvPrintHeaders, prettify=args.csvPrettify,
-                     summarize=args.csvSummarize)
-    palette = args.colorize if args.colorize in ("dark", "light") else "dark"
-    return ReportOptions(format=args.printReport, layout=_layout(args), palette=palette, csv=csv)
-
-
 def _stdin_is_terminal(env: Env) -> bool:
     try:
         return env.stdin.isatty()
@@ -119,7 +87,7 @@ def _terminal_width(env: Env) -> int | None:
 
 def run(argv: list[str], env: Env) -> int:
     args = parse(_parser(env), argv)
-    options = _options(args)  # checks the flags before any input is read
+    options = options_from_flags(vars(args))  # checks the flags before any input is read
     text, source = _read_input(args, env)
     result = read_find_result(text, source)
     for warning in result.warnings:

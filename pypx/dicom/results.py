@@ -115,12 +115,15 @@ def from_pypx_json(obj: Any) -> FindResult:
         series_list = item.get("series", [])
         if not isinstance(series_list, list):
             raise ShapeError(f"data[{i}].series is not a list")
-        series = tuple(_match_from_pypx("SERIES", s) for s in series_list if isinstance(s, dict))
-        images = {
-            s.get("SeriesInstanceUID", ""): tuple(_match_from_pypx("IMAGE", im) for im in raw.get("images", []))
-            for s, raw in zip((m.tags for m in series), (r for r in series_list if isinstance(r, dict)), strict=True)
-            if "images" in raw
-        }
+        raw_series = [s for s in series_list if isinstance(s, dict)]
+        series = tuple(_match_from_pypx("SERIES", s) for s in raw_series)
+        images: dict[str, tuple[Match, ...]] = {}
+        for match, raw in zip(series, raw_series, strict=True):
+            if "images" not in raw:
+                continue
+            if not isinstance(raw["images"], list) or not all(isinstance(im, dict) for im in raw["images"]):
+                raise ShapeError(f"data[{i}].series[].images is not a list of objects")
+            images[match.get("SeriesInstanceUID")] = tuple(_match_from_pypx("IMAGE", im) for im in raw["images"])
         studies.append(StudyResult(_match_from_pypx("STUDY", item), series, images))
     warnings = obj.get("warnings", [])
     return FindResult(tuple(studies), str(obj.get("command", "")),

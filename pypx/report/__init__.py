@@ -12,7 +12,7 @@ from pypx.report.blocks import StudyBlock, study_blocks
 from pypx.report.csvreport import render_csv
 from pypx.report.jsonreport import render_json, report_json
 from pypx.report.layout import Layout, parse_layout, parse_tag_list
-from pypx.report.options import FORMATS, CsvOptions, ReportOptions
+from pypx.report.options import FLAG_NAMES, FORMATS, CsvOptions, ReportOptions, options_from_flags
 from pypx.report.source import read_find_result
 from pypx.report.style import COLORIZE_CHOICES, PALETTES, use_color
 from pypx.report.table import render_tabular
@@ -20,11 +20,13 @@ from pypx.report.text import render_raw_text
 
 __all__ = [
     "COLORIZE_CHOICES",
+    "FLAG_NAMES",
     "FORMATS",
     "CsvOptions",
     "Layout",
     "ReportOptions",
     "StudyBlock",
+    "options_from_flags",
     "parse_layout",
     "parse_tag_list",
     "read_find_result",

@@ -1,0 +1,86 @@
+"""px-move: retrieve (C-MOVE or C-GET) the series a query finds, incrementally, into the BASEMOUNT."""
+
+from __future__ import annotations
+
+import json
+
+from pypx.cli.common import Env, add_db_options, add_pacs_options, basemount, entry, make_parser, parse
+from pypx.cli.do import load_find_json
+from pypx.cli.find import add_query_options, query_from_args
+from pypx.cli.progress import SeriesProgress
+from pypx.errors import ExitCode, UsageError
+from pypx.find import find
+from pypx.move import RetrieveOptions, Retriever, parse_delay, plan
+from pypx.settings import pacs_settings
+from pypx.store.records import Database
+
+PROG = "px-move"
+
+EPILOG = """what to retrieve: query flags as px-find (e.g. --PatientID, --StudyInstanceUID, --SeriesInstanceUID),
+or a saved px-find JSON (--reportDataFile FILE, '-' for stdin).
+
+receiver (C-MOVE): --receiver auto (default) starts one for the duration of the retrieve when the listener
+port is free, and otherwise relies on a running px-listen; ondemand / standing force either. C-GET
+(--method get) needs no receiver and no move destination on the PACS.
+
+Series already complete locally are skipped (--force fetches again); partial ones fetch only what is missing.
+exit codes: 0 all complete, 6 some series partial or failed; others as every verb.
+"""
+
+
+def run(argv: list[str], env: Env) -> int:
+    parser = make_parser(PROG, "Retrieve series from a PACS into the BASEMOUNT.", env)
+    parser.epilog = EPILOG
+    add_pacs_options(parser, listener=True)
+    add_db_options(parser)
+    add_query_options(parser)
+    parser.add_argument("--reportDataFile", metavar="FILE", help="a saved px-find JSON ('-' for stdin)")
+    parser.add_argument("--reportData", metavar="JSON", help="a px-find JSON as a string")
+    group = parser.add_argument_group("retrieval")
+    group.add_argument("--method", choices=["move", "get"], default="move", help="C-MOVE (default) or C-GET")
+    group.add_argument("--retrieveLevel", "--retrieve-level", dest="retrieve_level", choices=["series", "study"],
+                       default="series", help="one request per series (default) or per study")
+    group.add_argument("--parallel", type=int, default=1, metavar="N", help="series in flight at once (default 1)")
+    group.add_argument("--intraSeriesRetrieveDelay", metavar="S", help="pause S seconds between series, "
+                       "or dynamic:N (images/N seconds), for fragile PACS")
+    group.add_argument("--force", action="store_true", help="fetch series even if complete locally")
+    group.add_argument("--receiver", choices=["auto", "ondemand", "standing"], default="auto")
+    group.add_argument("--wait", type=float, default=30, metavar="S",
+                       help="give up on a series when no file arrives for S seconds (default 30)")
+    group.add_argument("--movescu", default="movescu", help="path of DCMTK movescu")
+    group.add_argument("--getscu", default="getscu", help="path of DCMTK getscu")
+    group.add_argument("--findscu", default="findscu", help="path of DCMTK findscu")
+    parser.add_argument("--json", action="store_true", help="JSON report")
+    args = parse(parser, argv)
+    if args.parallel < 1:
+        raise UsageError("--parallel must be at least 1")
+    parse_delay(args.intraSeriesRetrieveDelay)
+    base = basemount(args)
+    pacs = pacs_settings(args, base)
+    if args.reportDataFile or args.reportData:
+        if args.reportDataFile == "-":
+            args.reportDataFile = None
+        result = load_find_json(args, env)[1]
+    else:
+        query = query_from_args(args)
+        if not query.filters:
+            raise UsageError("refusing to retrieve everything: give query flags or --reportDataFile")
+        result = find(pacs, query, binary=args.findscu)
+    options = RetrieveOptions(method=args.method, level=args.retrieve_level, parallel=args.parallel,
+                              delay=args.intraSeriesRetrieveDelay, force=args.force, receiver=args.receiver,
+                              wait=args.wait, movescu=args.movescu, getscu=args.getscu, findscu=args.findscu)
+    plans = plan(result, pacs, Database(base), options)
+    lines = env.err if (args.verbosity and not env.stderr_isatty) else (lambda line: None)
+    with SeriesProgress(env, plans) as progress:
+        report = Retriever(pacs, base, options, progress.update, lines).run(plans)
+    if args.json:
+        env.out(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    elif args.verbosity:
+        done = sum(s.state in ("complete", "skipped") for s in report.series)
+        images = sum(s.held_after - s.held_before for s in report.series)
+        env.out(f"{done}/{len(report.series)} series complete; {images} new instances in {report.seconds:.2f} s")
+    return int(ExitCode.OK if report.ok else ExitCode.PARTIAL)
+
+
+def main() -> None:
+    entry(PROG, run)

@@ -1,0 +1,55 @@
+"""Progress on a terminal (rich, on stderr), nothing otherwise: callers always update, never branch."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from pypx.cli.common import Env
+
+
+class SeriesProgress:
+    """Instances received/expected per series and overall; a null object off a terminal."""
+
+    def __init__(self, env: Env, plans: Sequence[Any]) -> None:
+        self.enabled = bool(env.stderr_isatty) and not env.no_color and bool(plans)
+        self._lock = threading.Lock()
+        self._tasks: dict[str, TaskID] = {}
+        self._done: dict[str, int] = {}
+        self._progress: Progress | None = None
+        if not self.enabled:
+            return
+        self._progress = Progress(TextColumn("{task.description}", justify="left"), BarColumn(),
+                                  MofNCompleteColumn(), TimeElapsedColumn(),
+                                  console=Console(file=env.stderr), transient=False)
+        total = sum((p.expected or 0) for p in plans)
+        self._overall = self._progress.add_task("all series", total=total or None)
+        for p in plans:
+            label = (p.series.get("SeriesDescription") or p.uid)[:28]
+            self._tasks[p.uid] = self._progress.add_task(f"  {label}", total=p.expected or None,
+                                                         completed=p.held)
+            self._done[p.uid] = p.held
+        self._progress.update(self._overall, completed=sum(self._done.values()))
+
+    def __enter__(self) -> "SeriesProgress":
+        if self._progress:
+            self._progress.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if self._progress:
+            self._progress.stop()
+
+    def update(self, plan: Any, held: int) -> None:
+        if not self._progress or plan.uid not in self._tasks:
+            return
+        with self._lock:
+            self._done[plan.uid] = held
+            self._progress.update(self._tasks[plan.uid], completed=held)
+            self._progress.update(self._overall, completed=sum(self._done.values()))

@@ -1,0 +1,237 @@
+"""Fast reading of a few top-level tags from a DICOM file, and a check that the file is whole.
+
+Repacking reads thousands of small files a second, for a dozen tags each; pydicom's reader builds
+the whole dataset and costs ~0.4 ms a file. This walker reads the Part 10 meta group, then steps
+over the little-endian (implicit or explicit VR) dataset by element lengths, keeping the raw
+bytes of the wanted tags, and walks on to the end of the file by lengths alone (no pixel data is
+read). A file that ends inside an element is reported as truncated: pydicom accepts such files
+silently. Values are decoded with pydicom's character-set tables. Anything else (deflated or
+big-endian transfer syntax, odd VRs) falls back to pydicom, whose reading is not checked for
+truncation.
+"""
+
+from __future__ import annotations
+
+import functools
+import struct
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+import pydicom
+from pydicom.charset import convert_encodings, decode_bytes
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+
+IMPLICIT_LE = "1.2.840.10008.1.2"
+EXPLICIT_BE = "1.2.840.10008.1.2.2"
+DEFLATED = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")
+UNDEFINED = 0xFFFFFFFF
+ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+CHARSET_TAG = 0x00080005
+LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"})
+TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI",
+                      "UR", "UT"})
+SINGLE_VALUED = frozenset({"LT", "ST", "UT", "UR"})
+NUMBERS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d", "SV": "q", "UV": "Q"}
+_DELIMITERS = {0x5C, 0x5E, 0x3D, 0x0A, 0x0D, 0x09, 0x0C}
+_READ_SIZE = 65536
+# what pydicom's own reader raises on malformed input
+_PYDICOM_ERRORS = (InvalidDicomError, OSError, EOFError, ValueError, TypeError, KeyError, IndexError,
+                   AttributeError, NotImplementedError, struct.error)
+
+
+class HeaderError(Exception):
+    """The file cannot be read as DICOM; the message says why (it becomes a quarantine reason)."""
+
+
+class _Unsupported(Exception):
+    """The fast walker cannot read this file; pydicom will."""
+
+
+class _Source:
+    """Random access over an open file through one read window (most files fit in the first read)."""
+
+    def __init__(self, handle: BinaryIO, size: int) -> None:
+        self.handle, self.size = handle, size
+        self.start, self.data = 0, handle.read(_READ_SIZE)
+
+    def view(self, position: int, count: int) -> tuple[bytes, int]:
+        """The window holding [position, position+count) and the offset of position in it."""
+        if position + count > self.size:
+            raise HeaderError(f"truncated: the file ends at byte {self.size} inside an element")
+        offset = position - self.start
+        if offset < 0 or offset + count > len(self.data):
+            self.handle.seek(position)
+            self.start, self.data = position, self.handle.read(max(count, _READ_SIZE))
+            offset = 0
+        return self.data, offset
+
+
+class _Walker:
+    def __init__(self, source: _Source, wanted: frozenset[int]) -> None:
+        self.source, self.wanted = source, wanted
+        self.found: dict[int, tuple[str | None, bytes]] = {}
+
+    def element(self, position: int, explicit: bool) -> tuple[int, str | None, int, int]:
+        """(tag, VR, value length, value position) of the element at `position`."""
+        data, at = self.source.view(position, 8)
+        group, number = struct.unpack_from("<HH", data, at)
+        tag = group << 16 | number
+        if not explicit or group == 0xFFFE:
+            return tag, None, struct.unpack_from("<I", data, at + 4)[0], position + 8
+        raw_vr = bytes(data[at + 4:at + 6])
+        if raw_vr in LONG_VRS:
+            data, at = self.source.view(position + 8, 4)
+            return tag, raw_vr.decode("ascii"), struct.unpack_from("<I", data, at)[0], position + 12
+        if not (raw_vr.isalpha() and raw_vr.isupper()):
+            raise HeaderError(f"not DICOM: invalid VR at byte {position}")
+        return tag, raw_vr.decode("ascii"), struct.unpack_from("<H", data, at + 6)[0], position + 8
+
+    def dataset(self, position: int, explicit: bool, end: int | None, top: bool) -> int:
+        """Walk elements from `position` to `end` (None: an item ending in an item delimiter)."""
+        limit = self.source.size if end is None else end
+        while position < limit:
+            tag, vr, length, position = self.element(position, explicit)
+            if tag == ITEM_END and end is None:
+                return position
+            if length == UNDEFINED:
+                position = self.sequence(position, explicit and vr != "UN")
+                continue
+            if top and tag in self.wanted:
+                data, at = self.source.view(position, length)
+                self.found[tag] = (vr, bytes(data[at:at + length]))
+            elif position + length > self.source.size:
+                raise HeaderError(f"truncated: the file ends at byte {self.source.size} inside an element")
+            position += length
+        if end is None:
+            raise HeaderError("truncated: an item has no end")
+        if position != limit:
+            raise HeaderError("malformed: an element runs past the end of its item")
+        return position
+
+    def sequence(self, position: int, explicit: bool) -> int:
+        """Step over an undefined-length sequence (or encapsulated pixel data) to its delimiter."""
+        while True:
+            tag, _, length, position = self.element(position, False)
+            if tag == SEQUENCE_END:
+                return position
+            if tag != ITEM:
+                raise HeaderError(f"malformed: expected an item at byte {position - 8}")
+            if length == UNDEFINED:
+                position = self.dataset(position, explicit, None, top=False)
+            elif position + length > self.source.size:  # a defined-length item or a pixel fragment
+                raise HeaderError(f"truncated: the file ends at byte {self.source.size} inside an item")
+            else:
+                position += length
+
+
+@functools.lru_cache(maxsize=64)
+def _encodings(charset: tuple[str, ...]) -> list[str]:
+    return convert_encodings(list(charset) or None)
+
+
+def _text(vr: str, raw: bytes, encodings: list[str]) -> str:
+    text = decode_bytes(raw, encodings, _DELIMITERS) if vr in ("PN", "LO", "SH", "LT", "ST", "UT", "UC") \
+        else raw.decode("ascii", "replace")
+    values = [text] if vr in SINGLE_VALUED else text.split("\\")
+    values = [v.rstrip(" \0") if vr in ("PN", "LO", "SH", "LT", "ST", "UT", "UC") else v.strip(" \0")
+              for v in values]
+    if len(values) == 1:
+        return values[0]
+    return f"[{', '.join(values)}]" if vr in ("DS", "IS") else str(values)
+
+
+def _value(vr: str, raw: bytes, encodings: list[str]) -> str:
+    if vr in TEXT_VRS:
+        return _text(vr, raw, encodings)
+    code = NUMBERS.get(vr)
+    if code is None or len(raw) % struct.calcsize(code):
+        raise _Unsupported(vr)
+    numbers = struct.unpack(f"<{len(raw) // struct.calcsize(code)}{code}", raw)
+    return str(numbers[0]) if len(numbers) == 1 else str(list(numbers)) if numbers else ""
+
+
+def _meta(source: _Source) -> tuple[str, int]:
+    """Transfer syntax UID and where the dataset starts, from the Part 10 header."""
+    data, at = source.view(0, 132) if source.size >= 132 else (b"", 0)
+    if data[at + 128:at + 132] != b"DICM":
+        raise _Unsupported("no Part 10 preamble")
+    walker = _Walker(source, frozenset({0x00020010}))
+    position = 132
+    while position < source.size:
+        data, at = source.view(position, 2)
+        if struct.unpack_from("<H", data, at)[0] != 0x0002:
+            break
+        tag, vr, length, value_at = walker.element(position, True)
+        if length == UNDEFINED:
+            raise HeaderError("malformed: undefined length in the file meta information")
+        if tag == 0x00020010:
+            data, at = source.view(value_at, length)
+            walker.found[tag] = (vr, bytes(data[at:at + length]))
+        position = value_at + length
+    if 0x00020010 not in walker.found:
+        raise _Unsupported("no transfer syntax")
+    return walker.found[0x00020010][1].decode("ascii", "replace").strip(" \0"), position
+
+
+def _fast(path: Path, tags: dict[int, str]) -> dict[str, str]:
+    with open(path, "rb") as handle:
+        source = _Source(handle, path.stat().st_size)
+        syntax, start = _meta(source)
+        if syntax in DEFLATED or syntax == EXPLICIT_BE:
+            raise _Unsupported(syntax)
+        walker = _Walker(source, frozenset(tags) | {CHARSET_TAG})
+        walker.dataset(start, syntax != IMPLICIT_LE, source.size, top=True)
+    charset_raw = walker.found.get(CHARSET_TAG, (None, b""))[1]
+    charset = tuple(c.strip(" \0") for c in charset_raw.decode("ascii", "replace").split("\\"))
+    encodings = _encodings(charset if any(charset) else ())
+    values = {}
+    for tag, (vr, raw) in walker.found.items():
+        if tag in tags:
+            values[tags[tag]] = _value(vr or _implicit_vr(tag), raw, encodings)
+    return values
+
+
+def _implicit_vr(tag: int) -> str:
+    vr = dictionary_VR(tag)
+    return "US" if vr == "US or SS" else vr
+
+
+def _with_pydicom(path: Path, keywords: Iterable[str]) -> dict[str, str]:
+    try:
+        dataset = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(keywords))
+    except InvalidDicomError:
+        raise HeaderError("not a DICOM file (no DICM prefix or file meta information)") from None
+    except _PYDICOM_ERRORS as err:
+        raise HeaderError(f"not readable as DICOM ({type(err).__name__}: {err})") from None
+    values = {}
+    for keyword in keywords:
+        if keyword in dataset:
+            value = dataset[keyword].value
+            values[keyword] = "" if value is None or (isinstance(value, MultiValue) and not value) else str(value)
+    return values
+
+
+@functools.lru_cache(maxsize=32)
+def _tags(keywords: frozenset[str]) -> dict[int, str]:
+    found = {}
+    for keyword in keywords:
+        tag = tag_for_keyword(keyword)
+        if tag is not None:
+            found[tag] = keyword
+    return found
+
+
+def read_tags(path: Path, keywords: frozenset[str]) -> dict[str, str]:
+    """Values (as text) of those `keywords` present at the top level of the file; absent ones are left out.
+
+    Raises HeaderError when the file is not DICOM or is truncated (for little-endian files).
+    """
+    try:
+        return _fast(path, _tags(keywords))
+    except _Unsupported:
+        return _with_pydicom(path, keywords)
+    except OSError as err:
+        raise HeaderError(f"cannot read ({err.strerror})") from None

@@ -1,0 +1,420 @@
+"""Retrieve series (C-MOVE or C-GET) into the BASEMOUNT, incrementally and exactly.
+
+For each series of a find result: what the PACS holds (NumberOfSeriesRelatedInstances, or an
+image-level C-FIND when it is missing or when the series is partly here) is compared with what the
+database says is filed; complete series are skipped, partial ones fetch only the missing instances.
+Files reach the data tree through the receiver (px-listen, standing or started for the duration of
+the retrieve) or, for C-GET, straight from getscu's output folder; both go through px-repack.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pypx.dcmtk import argv, outcome, runner
+from pypx.dcmtk.status import Category
+from pypx.dicom.results import FindResult, Match, StudyResult
+from pypx.errors import PxError, UsageError
+from pypx.settings import PacsSettings
+from pypx.store.layout import Basemount
+from pypx.store.records import Database, RetrieveAttempt, SeriesRequest
+
+log = logging.getLogger(__name__)
+
+UID_BATCH = 200  # SOPInstanceUIDs per image-level retrieve request (a UID list match)
+
+
+@dataclass(frozen=True)
+class RetrieveOptions:
+    method: Literal["move", "get"] = "move"
+    level: Literal["series", "study"] = "series"
+    parallel: int = 1
+    delay: str | None = None  # seconds between series, or "dynamic:N" (images / N seconds)
+    force: bool = False
+    receiver: Literal["auto", "ondemand", "standing"] = "auto"
+    wait: float = 30.0  # standing receiver: give up after this long without a new file
+    movescu: str = "movescu"
+    getscu: str = "getscu"
+    findscu: str = "findscu"
+
+
+@dataclass
+class SeriesPlan:
+    study: StudyResult
+    series: Match
+    expected: int | None
+    held: int
+    missing: list[str] | None = None  # None: fetch the whole series
+    skip: bool = False
+
+    @property
+    def uid(self) -> str:
+        return self.series.get("SeriesInstanceUID")
+
+
+@dataclass
+class SeriesOutcome:
+    series_uid: str
+    study_uid: str
+    description: str
+    expected: int | None
+    held_before: int
+    held_after: int
+    fetched: int | None
+    state: str  # complete, partial, failed, skipped
+    completed: int = 0
+    failed: int = 0
+    warning: int = 0
+    message: str = ""
+
+
+@dataclass
+class RetrieveReport:
+    series: list[SeriesOutcome] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(s.state in ("complete", "skipped") for s in self.series)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": "success" if self.ok else "incomplete", "seconds": round(self.seconds, 3),
+                "series": [asdict(s) for s in self.series]}
+
+
+def parse_delay(delay: str | None) -> Callable[[int], float]:
+    """--intraSeriesRetrieveDelay: 'S' seconds, or 'dynamic:N' = images / N seconds."""
+    if not delay or delay in ("0", "0.0"):
+        return lambda images: 0.0
+    try:
+        if delay.startswith("dynamic:"):
+            per = float(delay.split(":", 1)[1])
+            if per <= 0:
+                raise ValueError
+            return lambda images: images / per
+        seconds = float(delay)
+        if seconds < 0:
+            raise ValueError
+        return lambda images: seconds
+    except ValueError:
+        raise UsageError(f"--intraSeriesRetrieveDelay '{delay}' should be seconds or dynamic:N") from None
+
+
+def _int(value: str) -> int | None:
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _image_uids(pacs: PacsSettings, plans: Sequence[SeriesPlan], binary: str) -> list[set[str]]:
+    """SOPInstanceUIDs the PACS holds for each series: one association for all of them."""
+    from pypx.find import run_level
+
+    identifiers = [{"QueryRetrieveLevel": "IMAGE", "StudyInstanceUID": p.study.uid,
+                    "SeriesInstanceUID": p.uid, "SOPInstanceUID": ""} for p in plans]
+    answer = run_level(pacs, "IMAGE", identifiers, "study", binary=binary)
+    return [{m.get("SOPInstanceUID") for m in matches} for matches in answer.matches]
+
+
+def plan(result: FindResult, pacs: PacsSettings, db: Database, options: RetrieveOptions) -> list[SeriesPlan]:
+    """Decide, per series, to skip it, fetch it whole, or fetch only its missing instances."""
+    plans = []
+    for study, series in result.all_series():
+        uid = series.get("SeriesInstanceUID")
+        held = _held(db, uid)
+        expected = _int(series.get("NumberOfSeriesRelatedInstances"))
+        plans.append(SeriesPlan(study, series, expected, len(held)))
+    need_images = [p for p in plans if not options.force and (p.expected is None or 0 < p.held)]
+    if need_images:
+        for p, uids in zip(need_images, _image_uids(pacs, need_images, options.findscu), strict=True):
+            p.expected = len(uids) if p.expected is None else p.expected
+            held_uids = set(_held(db, p.uid))
+            missing = sorted(uids - held_uids)
+            p.held = len(held_uids & uids)
+            if not missing and uids:
+                p.skip = True
+            elif held_uids:
+                p.missing = missing
+    for p in plans:
+        if not options.force and p.expected is not None and p.held >= p.expected and p.expected > 0:
+            p.skip = True
+    return plans
+
+
+def _held(db: Database, series_uid: str) -> dict[str, Path]:
+    """Instances the database lists whose files still exist; records of vanished files are dropped."""
+    held = db.held_instances(series_uid)
+    gone = [sop for sop, path in held.items() if not path.exists()]
+    if gone:
+        log.info("series %s: %d recorded files are gone; they will be fetched again", series_uid, len(gone))
+        db.forget_instances(series_uid, gone)
+        for sop in gone:
+            held.pop(sop)
+    return held
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("0.0.0.0", port))  # noqa: S104 - probing whether storescp (which binds all) could
+        except OSError:
+            return False
+    return True
+
+
+def _keys(plan_: SeriesPlan, sop_uids: Sequence[str] | None) -> list[str]:
+    keys = [f"StudyInstanceUID={plan_.study.uid}", f"SeriesInstanceUID={plan_.uid}"]
+    if sop_uids:
+        return ["QueryRetrieveLevel=IMAGE", *keys, "SOPInstanceUID=" + "\\".join(sop_uids)]
+    return ["QueryRetrieveLevel=SERIES", *keys]
+
+
+class Retriever:
+    """Runs the plans: records requests, sends C-MOVE/C-GET, waits for the files, records attempts."""
+
+    def __init__(self, pacs: PacsSettings, base: Basemount, options: RetrieveOptions,
+                 progress: Callable[[SeriesPlan, int], None] | None = None,
+                 feedback: Callable[[str], None] | None = None) -> None:
+        self.pacs, self.base, self.options = pacs, base, options
+        self.db = Database(base)
+        self.progress = progress or (lambda plan_, held: None)
+        self.feedback = feedback or (lambda line: None)
+        self.listener: Any = None
+        self._lock = threading.Lock()
+
+    # -- receiver ------------------------------------------------------------------------------
+    def _start_receiver(self) -> None:
+        if self.options.method == "get":
+            return
+        mode = self.options.receiver
+        port = self.pacs.listener_port
+        if mode == "auto":
+            mode = "ondemand" if port and _port_free(port) else "standing"
+        if mode == "ondemand":
+            if not port:
+                raise UsageError("a receiver started for the retrieve needs --listenerPort",
+                                 "or run px-listen and use --receiver standing")
+            from pypx.listen import Listener
+
+            self.listener = Listener(self.pacs.aet_listener, port, self.base)
+            self.listener.start()
+            log.info("receiver %s listening on port %d for this retrieve", self.pacs.aet_listener, port)
+
+    def _stop_receiver(self) -> None:
+        if self.listener is not None:
+            self.listener.stop()
+            self.listener = None
+
+    def _settle(self, plan_: SeriesPlan, target: int) -> int:
+        """Wait until the series' files are filed (or no new file arrives for `wait` seconds)."""
+        if self.listener is not None:
+            self.listener.drain()
+        deadline_gap = self.options.wait
+        last_count, last_change = -1, time.monotonic()
+        while True:
+            count = len(self.db.held_instances(plan_.uid))
+            self.progress(plan_, count)
+            if count >= target:
+                return count
+            if count != last_count:
+                last_count, last_change = count, time.monotonic()
+            elif time.monotonic() - last_change > deadline_gap:
+                return count
+            time.sleep(0.05 if self.listener is not None else 0.2)
+            if self.listener is not None:
+                self.listener.drain()
+
+    # -- one series ----------------------------------------------------------------------------
+    def _request(self, plan_: SeriesPlan) -> None:
+        tags = {**plan_.study.study.tags, **plan_.series.tags}
+        self.db.record_request(SeriesRequest(
+            plan_.uid, plan_.study.uid, plan_.study.study.get("PatientID"), plan_.expected, tags,
+            self.pacs.name, self.options.method,
+            {"StudyInstanceUID": plan_.study.uid, "SeriesInstanceUID": plan_.uid}))
+
+    def _send(self, plan_: SeriesPlan, sop_uids: Sequence[str] | None,
+              keys: list[str] | None = None) -> outcome.SubOperations:
+        keys = keys or _keys(plan_, sop_uids)
+        wall = 600 + (plan_.expected or 1000) * 2
+        if self.options.method == "get":
+            with tempfile.TemporaryDirectory(prefix="get-", dir=self._spool()) as folder:
+                command = argv.getscu(self.pacs, keys, Path(folder), binary=self.options.getscu)
+                done = runner.run(command, wall_timeout=wall)
+                status = outcome.raise_for_failure(done.stderr + done.stdout, done.returncode, self.pacs,
+                                                   "getscu", f"C-GET of series {plan_.uid}")
+                from pypx.repack import repack_spool
+
+                repack_spool(Path(folder), self.base)
+        else:
+            command = argv.movescu(self.pacs, keys, self.pacs.aet_listener, binary=self.options.movescu)
+            done = runner.run(command, wall_timeout=wall)
+            status = outcome.raise_for_failure(done.stderr + done.stdout, done.returncode, self.pacs,
+                                               "movescu", f"C-MOVE of series {plan_.uid}")
+        counts = outcome.suboperations(done.stderr + done.stdout)
+        if status.category is Category.WARNING and not counts.failed:
+            log.warning("series %s: %s", plan_.uid, status.meaning)
+        return counts
+
+    def retrieve_one(self, plan_: SeriesPlan) -> SeriesOutcome:
+        description = plan_.series.get("SeriesDescription")
+        if plan_.skip:
+            self.progress(plan_, plan_.held)
+            return SeriesOutcome(plan_.uid, plan_.study.uid, description, plan_.expected, plan_.held, plan_.held,
+                                 0, "skipped", message="already complete")
+        self._request(plan_)
+        started = time.monotonic()
+        completed = failed = warning = 0
+        message = ""
+        batches: list[list[str] | None] = [None]
+        if plan_.missing is not None:
+            batches = [plan_.missing[i:i + UID_BATCH] for i in range(0, len(plan_.missing), UID_BATCH)] or [None]
+        try:
+            for batch in batches:
+                counts = self._send(plan_, batch)
+                completed, failed, warning = (completed + counts.completed, failed + counts.failed,
+                                              warning + counts.warning)
+            target = plan_.expected if plan_.expected is not None else plan_.held + completed
+            held_after = self._settle(plan_, min(target, plan_.held + completed + warning) if completed else target)
+        except PxError as err:
+            message = str(err)
+            held_after = len(self.db.held_instances(plan_.uid))
+        expected = plan_.expected
+        if expected is not None and held_after >= expected:
+            state = "complete"
+        elif held_after == 0 or (message and held_after == plan_.held):
+            state = "failed"
+        else:
+            state = "complete" if expected is None and not failed and not message else "partial"
+        fetched = len(plan_.missing) if plan_.missing is not None else None
+        self.db.record_attempt(plan_.uid, RetrieveAttempt(
+            at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), method=self.options.method,
+            status="success" if state == "complete" else "failed" if state == "failed" else "partial",
+            completed=completed, failed=failed, warning=warning, seconds=round(time.monotonic() - started, 3),
+            message=message, fetched=fetched), expected)
+        return SeriesOutcome(plan_.uid, plan_.study.uid, description, expected, plan_.held, held_after, fetched,
+                             state, completed, failed, warning, message)
+
+    def retrieve_study(self, plans: Sequence[SeriesPlan]) -> list[SeriesOutcome]:
+        """One C-MOVE/C-GET at STUDY level, then each series settled and recorded on its own."""
+        first = plans[0]
+        for plan_ in plans:
+            self._request(plan_)
+        started = time.monotonic()
+        message = ""
+        try:
+            counts = self._send(first, None, ["QueryRetrieveLevel=STUDY", f"StudyInstanceUID={first.study.uid}"])
+        except PxError as err:
+            counts, message = outcome.SubOperations(), str(err)
+        outcomes = []
+        for plan_ in plans:
+            held_after = self._settle(plan_, plan_.expected or 0) if not message else plan_.held
+            complete = plan_.expected is not None and held_after >= plan_.expected
+            state = "complete" if complete else "failed" if held_after == 0 else "partial"
+            self.db.record_attempt(plan_.uid, RetrieveAttempt(
+                at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), method=self.options.method,
+                status="success" if complete else state, completed=counts.completed, failed=counts.failed,
+                warning=counts.warning, seconds=round(time.monotonic() - started, 3), message=message),
+                plan_.expected)
+            outcomes.append(SeriesOutcome(plan_.uid, plan_.study.uid, plan_.series.get("SeriesDescription"),
+                                          plan_.expected, plan_.held, held_after, None, state, counts.completed,
+                                          counts.failed, counts.warning, message))
+        return outcomes
+
+    def _units(self, work: Sequence[SeriesPlan]) -> list[tuple[bool, list[SeriesPlan]]]:
+        """What one request fetches: (False, [series]), or with --level study (True, every series of a
+        study) when the whole study is wanted and nothing of it is held."""
+        if self.options.level != "study":
+            return [(False, [p]) for p in work]
+        by_study: dict[str, list[SeriesPlan]] = {}
+        for p in work:
+            by_study.setdefault(p.study.uid, []).append(p)
+        units: list[tuple[bool, list[SeriesPlan]]] = []
+        for plans in by_study.values():
+            whole = len(plans) == len(plans[0].study.series) and all(p.missing is None and not p.held for p in plans)
+            units += [(True, plans)] if whole else [(False, [p]) for p in plans]
+        return units
+
+    def _retrieve_unit(self, unit: tuple[bool, list[SeriesPlan]]) -> list[SeriesOutcome]:
+        whole_study, plans = unit
+        return self.retrieve_study(plans) if whole_study else [self.retrieve_one(plans[0])]
+
+    def _spool(self) -> Path:
+        folder = self.base.incoming
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    # -- all -----------------------------------------------------------------------------------
+    def run(self, plans: Sequence[SeriesPlan]) -> RetrieveReport:
+        report = RetrieveReport()
+        started = time.monotonic()
+        pause = parse_delay(self.options.delay)
+        work = [p for p in plans if not p.skip]
+        report.series.extend(self.retrieve_one(p) for p in plans if p.skip)
+        if work:
+            self._start_receiver()
+            try:
+                units = self._units(work)
+                with ThreadPoolExecutor(max_workers=max(1, self.options.parallel)) as pool:
+                    futures = []
+                    for index, unit in enumerate(units):
+                        futures.append(pool.submit(self._retrieve_unit, unit))
+                        wait = pause(sum(p.expected or 0 for p in unit[1]))
+                        if wait and index < len(units) - 1:
+                            time.sleep(wait)
+                    for future in futures:
+                        for result in future.result():
+                            report.series.append(result)
+                            self.feedback(_line(result))
+            finally:
+                self._stop_receiver()
+        report.seconds = time.monotonic() - started
+        order = {p.uid: i for i, p in enumerate(plans)}
+        report.series.sort(key=lambda s: order.get(s.series_uid, math.inf))
+        return report
+
+
+def _line(result: SeriesOutcome) -> str:
+    expected = "?" if result.expected is None else str(result.expected)
+    text = f"{result.state:9} {result.held_after:>5}/{expected:<5} {result.description}  {result.series_uid}"
+    return text + (f"  ({result.message})" if result.message else "")
+
+
+def retrieve_action(result: FindResult, context: Any) -> Any:
+    """The chain action: retrieve every series of the find result (options from --thenArgs retrieve)."""
+    from pypx.do import ActionOutcome
+    from pypx.errors import ConfigError, ExitCode
+
+    if context.pacs is None:
+        raise ConfigError("retrieve needs a PACS", "give --PACS KEY or --aec/--serverIP/--serverPort")
+    options = RetrieveOptions(
+        method=context.option("retrieve", "method", "move"), level=context.option("retrieve", "level", "series"),
+        parallel=int(context.option("retrieve", "parallel", 1)),
+        delay=context.option("retrieve", "intraSeriesRetrieveDelay"),
+        force=bool(context.option("retrieve", "force", False)),
+        receiver=context.option("retrieve", "receiver", "auto"), wait=float(context.option("retrieve", "wait", 30)))
+    context.feedback("[ retrieve ]")
+    report = retrieve(result, context.pacs, context.base, options, feedback=context.feedback)
+    code = ExitCode.OK if report.ok else ExitCode.PARTIAL
+    done = sum(s.state in ("complete", "skipped") for s in report.series)
+    return ActionOutcome("retrieve", int(code), report.to_json(),
+                         f"retrieve: {done}/{len(report.series)} series complete in {report.seconds:.1f} s")
+
+
+def retrieve(result: FindResult, pacs: PacsSettings, base: Basemount, options: RetrieveOptions,
+             progress: Callable[[SeriesPlan, int], None] | None = None,
+             feedback: Callable[[str], None] | None = None) -> RetrieveReport:
+    db = Database(base)
+    plans = plan(result, pacs, db, options)
+    return Retriever(pacs, base, options, progress, feedback).run(plans)

@@ -1,0 +1,186 @@
+"""Expected vs received, per study and series: pure arithmetic over database records.
+
+A series is `complete` when as many instances are filed as the PACS said it holds; `receiving` while
+a retrieve runs or files wait in a spool; `partial` when a finished retrieve left some out; `failed`
+when it brought nothing; `requested` when asked for and not yet tried; `absent` when never asked for
+and nothing is held.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pypx.dicom.results import FindResult
+from pypx.errors import ExitCode
+from pypx.store.records import Database, SeriesState
+
+STATES = ("complete", "receiving", "partial", "failed", "requested", "absent")
+
+
+@dataclass(frozen=True)
+class SeriesStatus:
+    series_uid: str
+    study_uid: str
+    description: str
+    number: str
+    modality: str
+    expected: int | None
+    received: int  # filed (repacked) plus waiting in a spool
+    repacked: int
+    quarantined: int
+    pushed: int | None
+    registered: bool | None
+    state: str
+
+
+@dataclass(frozen=True)
+class StudyStatus:
+    study_uid: str
+    patient_id: str
+    patient_name: str
+    description: str
+    date: str
+    series: tuple[SeriesStatus, ...] = field(default_factory=tuple)
+
+    @property
+    def state(self) -> str:
+        return study_state([s.state for s in self.series])
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def series_state(expected: int | None, repacked: int, pending: int, in_progress: bool,
+                 last_attempt: str | None, requested: bool) -> str:
+    """The state of one series from counts and the last retrieve attempt. Pure."""
+    if expected is not None and repacked >= expected and (expected > 0 or requested):
+        return "complete"
+    if in_progress or pending:
+        return "receiving"
+    if last_attempt is not None:
+        if repacked == 0 and last_attempt == "failed":
+            return "failed"
+        if expected is None and last_attempt == "success" and repacked > 0:
+            return "complete"
+        return "partial" if repacked > 0 or last_attempt != "failed" else "failed"
+    if requested:
+        return "requested"
+    return "partial" if repacked else "absent"
+
+
+def study_state(states: Sequence[str]) -> str:
+    if not states:
+        return "absent"
+    for state in ("receiving", "failed", "partial", "requested"):
+        if state in states:
+            return "partial" if state == "requested" and "complete" in states else state
+    return "complete" if all(s == "complete" for s in states) else "absent"
+
+
+def _series_status(state: SeriesState, expected_hint: int | None, pending: int, study_uid: str,
+                   tags: dict[str, str]) -> SeriesStatus:
+    retrieve = state.retrieve or {}
+    attempts = retrieve.get("attempts", [])
+    expected = state.expected if state.expected is not None else expected_hint
+    push = state.push or {}
+    register = state.register or {}
+    repacked = state.received
+    return SeriesStatus(
+        series_uid=state.uid, study_uid=study_uid,
+        description=tags.get("SeriesDescription") or state.tag("SeriesDescription"),
+        number=tags.get("SeriesNumber") or state.tag("SeriesNumber"),
+        modality=tags.get("Modality") or state.tag("Modality"),
+        expected=expected, received=repacked + pending, repacked=repacked, quarantined=state.quarantined,
+        pushed=_int(push.get("count")) if push else None,
+        registered=bool(register.get("registered")) if register else None,
+        state=series_state(expected, repacked, pending, bool(retrieve.get("in_progress")),
+                           attempts[-1]["status"] if attempts else None, bool(retrieve)),
+    )
+
+
+def status_of_result(result: FindResult, db: Database, pending: dict[str, int] | None = None) -> list[StudyStatus]:
+    """Status of every series of a find result (its NumberOfSeriesRelatedInstances is the expectation)."""
+    pending = pending or {}
+    studies = []
+    for study in result.studies:
+        series = tuple(
+            _series_status(db.series(s.get("SeriesInstanceUID")), _int(s.get("NumberOfSeriesRelatedInstances")),
+                           pending.get(s.get("SeriesInstanceUID"), 0), study.uid, s.tags)
+            for s in study.series
+        )
+        studies.append(StudyStatus(study.uid, study.study.get("PatientID"), study.study.get("PatientName"),
+                                   study.study.get("StudyDescription"), study.study.get("StudyDate"), series))
+    return studies
+
+
+def status_of_uids(db: Database, study_uids: Iterable[str] = (), series_uids: Iterable[str] = ()) -> list[StudyStatus]:
+    """Status from the database alone: every series recorded for the studies, or the named series."""
+    wanted: dict[str, list[str]] = {}
+    for study_uid in study_uids:
+        wanted.setdefault(study_uid, []).extend((db.study(study_uid) or {}).get("SeriesList", []))
+    for series_uid in series_uids:
+        meta = db.series(series_uid)
+        study_uid = meta.tag("StudyInstanceUID")
+        wanted.setdefault(study_uid, [])
+        if series_uid not in wanted[study_uid]:
+            wanted[study_uid].append(series_uid)
+    studies = []
+    for study_uid, uids in wanted.items():
+        record = db.study(study_uid) or {}
+        patient = db.patient(str(record.get("PatientID", ""))) or {}
+        series = tuple(_series_status(db.series(uid), None, 0, study_uid, {}) for uid in uids)
+        studies.append(StudyStatus(study_uid, str(record.get("PatientID", "")), str(patient.get("PatientName", "")),
+                                   str(record.get("StudyDescription", "")), str(record.get("StudyDate", "")), series))
+    return studies
+
+
+def exit_code(studies: Sequence[StudyStatus]) -> int:
+    complete = all(s.state == "complete" for study in studies for s in study.series) and any(
+        study.series for study in studies)
+    return int(ExitCode.OK if complete else ExitCode.INCOMPLETE)
+
+
+def to_json(studies: Sequence[StudyStatus]) -> dict[str, Any]:
+    series = [s for study in studies for s in study.series]
+    totals = {key: sum(getattr(s, key) or 0 for s in series)
+              for key in ("expected", "received", "repacked", "quarantined")}
+    return {
+        "status": "complete" if exit_code(studies) == 0 else "incomplete",
+        "totals": totals | {"series": len(series), "complete": sum(s.state == "complete" for s in series)},
+        "studies": [{"StudyInstanceUID": st.study_uid, "PatientID": st.patient_id, "PatientName": st.patient_name,
+                     "StudyDescription": st.description, "StudyDate": st.date, "state": st.state,
+                     "series": [asdict(s) for s in st.series]} for st in studies],
+    }
+
+
+def render_text(studies: Sequence[StudyStatus]) -> str:
+    """A plain table: one line per series under a line per study."""
+    lines = []
+    for study in studies:
+        lines.append(f"{study.state.upper():9} {study.patient_id}  {study.patient_name}  {study.date}  "
+                     f"{study.description}  {study.study_uid}")
+        for s in study.series:
+            expected = "?" if s.expected is None else str(s.expected)
+            extra = f"  quarantined {s.quarantined}" if s.quarantined else ""
+            if s.pushed is not None:
+                extra += f"  pushed {s.pushed}"
+            if s.registered is not None:
+                extra += f"  registered {'yes' if s.registered else 'no'}"
+            lines.append(f"  {s.state:9} {s.repacked:>5}/{expected:<5} {s.modality:3} {s.number:>4} "
+                         f"{s.description}{extra}  {s.series_uid}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def status_action(result: FindResult, context: Any) -> Any:
+    """The chain action: status of every series of the find result."""
+    from pypx.do import ActionOutcome
+    from pypx.store.records import Database as _Database
+
+    studies = status_of_result(result, _Database(context.base))
+    return ActionOutcome("status", exit_code(studies), to_json(studies), render_text(studies))

@@ -1,0 +1,17 @@
+"""Shared test helpers."""
+
+from __future__ import annotations
+
+import pytest
+
+from pypx.cli.common import CliResult, invoke
+
+
+@pytest.fixture
+def run_cli():
+    """Run a console script in-process: run_cli("px-find", "--json", ...) -> CliResult."""
+
+    def run(*argv: str, stdin: str = "", tty: bool = False, environ: dict[str, str] | None = None) -> CliResult:
+        return invoke(list(argv), stdin=stdin, tty=tty, environ=environ)
+
+    return run
