@@ -167,6 +167,8 @@ def _meta(source: _Source) -> tuple[str, int]:
         tag, vr, length, value_at = walker.element(position, True)
         if length == UNDEFINED:
             raise HeaderError("malformed: undefined length in the file meta information")
+        if value_at + length > source.size:
+            raise HeaderError(f"truncated: the file ends at byte {source.size} inside the file meta information")
         if tag == 0x00020010:
             data, at = source.view(value_at, length)
             walker.found[tag] = (vr, bytes(data[at:at + length]))

@@ -1,0 +1,322 @@
+"""px-repack: file received DICOM files into `<BASEMOUNT>/data/<patient>/<study>/<series>/<image>`.
+
+One process files many files: a fast header read (`dicom.header`), the path templates
+(`dicom.templates`), a hard link (or a copy) into the tree, one database update per series per
+batch. Moving is crash-safe: a source is removed only after the database has recorded the batch, so a
+crash at any point leaves each file either still at its source or filed and recorded (a re-run files
+it again, idempotently). A file that cannot be read or filed goes to `<BASEMOUNT>/quarantine/` with a
+`.reason` text beside it, never deleted.
+
+A receiver's spool is shared: `repack_spool` first claims files by renaming them into its own claim
+directory (`<spool>/.claimed/<worker>/`, held by an flock that dies with the worker), so concurrent
+repackers never file one file twice, and a later run recovers the claims of a dead worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pypx.dicom.header import HeaderError, read_tags
+from pypx.dicom.templates import DEFAULT, DERIVED, Templates
+from pypx.store.layout import Basemount
+from pypx.store.records import PATIENT_KEYS, SERIES_KEYS, STUDY_KEYS, Database, FiledInstance, QuarantinedFile
+
+log = logging.getLogger(__name__)
+
+RECORD_KEYS = frozenset(PATIENT_KEYS + STUDY_KEYS + SERIES_KEYS)
+REQUIRED = ("SOPInstanceUID", "SeriesInstanceUID")
+CLAIMS = ".claimed"
+_LOCK = ".lock"
+
+
+@dataclass(frozen=True)
+class RepackReport:
+    """What one run did. `filed` counts every file placed in the tree, duplicates included."""
+
+    filed: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    seconds: float = 0.0
+    series: dict[str, int] = field(default_factory=dict)  # SeriesInstanceUID -> files filed
+    quarantine: tuple[QuarantinedFile, ...] = ()
+
+    def __add__(self, other: RepackReport) -> RepackReport:
+        series = dict(self.series)
+        for uid, count in other.series.items():
+            series[uid] = series.get(uid, 0) + count
+        return RepackReport(self.filed + other.filed, self.duplicates + other.duplicates,
+                            self.quarantined + other.quarantined, self.seconds + other.seconds, series,
+                            self.quarantine + other.quarantine)
+
+
+def _unique(name: str) -> str:
+    return f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**9:09d}-{name}"
+
+
+def _copy_into(source: Path, target: Path) -> None:
+    """Copy so that a reader sees the whole file or none of it."""
+    temp = target.with_name(f".{target.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    try:
+        shutil.copyfile(source, temp)
+        os.replace(temp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+
+
+def _link_into(source: Path, target: Path) -> None:
+    """Hard-link `source` at `target`, replacing what is there; a copy across filesystems."""
+    try:
+        os.link(source, target)
+        return
+    except FileExistsError:
+        pass
+    except OSError as err:
+        if err.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EMLINK):
+            raise
+        _copy_into(source, target)
+        return
+    temp = target.with_name(f".{target.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    os.link(source, temp)
+    os.replace(temp, target)
+    with contextlib.suppress(FileNotFoundError):  # rename is a no-op when both are links to one file
+        os.unlink(temp)
+
+
+def quarantine_file(source: Path, base: Basemount, reason: str, move: bool,
+                    series_uid: str | None = None) -> QuarantinedFile:
+    """Put a file aside under `<BASEMOUNT>/quarantine/`, with `<name>.reason` beside it."""
+    base.quarantine.mkdir(parents=True, exist_ok=True)
+    target = base.quarantine / _unique(source.name)
+    if move:
+        try:
+            os.rename(source, target)
+        except OSError as err:
+            if err.errno != errno.EXDEV:
+                raise
+            _copy_into(source, target)
+            os.unlink(source)
+    else:
+        _copy_into(source, target)
+    target.with_name(target.name + ".reason").write_text(f"{source}\n{reason}\n", encoding="utf-8")
+    log.warning("quarantined %s: %s", source, reason)
+    return QuarantinedFile(target, reason, series_uid, str(source))
+
+
+class Repacker:
+    """Files batches of DICOM files with one set of templates; reusable across batches."""
+
+    def __init__(self, base: Basemount, templates: Templates = DEFAULT) -> None:
+        self.base, self.templates = base, templates
+        self.db = Database(base)
+        self.keywords = frozenset(RECORD_KEYS | templates.keywords | {"SOPInstanceUID", "StudyDate",
+                                                                      "PatientBirthDate"}) - DERIVED
+        self._made: set[Path] = set()
+
+    def _place(self, source: Path, target: Path, move: bool) -> None:
+        place = _link_into if move else _copy_into
+        if target.parent not in self._made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(target.parent)
+        try:
+            place(source, target)
+        except FileNotFoundError:
+            if not source.exists():
+                raise
+            target.parent.mkdir(parents=True, exist_ok=True)  # the folder was removed since we made it
+            place(source, target)
+
+    def _read(self, source: Path) -> tuple[dict[str, str], Path]:
+        tags = read_tags(source, self.keywords)
+        missing = [key for key in REQUIRED if not tags.get(key)]
+        if missing:
+            raise HeaderError(f"no {' or '.join(missing)}: not a DICOM instance that can be filed")
+        return tags, self.base.data.joinpath(*self.templates.expand(tags))
+
+    def repack(self, paths: Iterable[Path], move: bool) -> RepackReport:
+        """File each path (link or copy); with `move`, sources are removed once the batch is recorded."""
+        started = time.monotonic()
+        filed: list[FiledInstance] = []
+        sources: list[Path] = []
+        quarantined: list[QuarantinedFile] = []
+        held: dict[str, set[str]] = {}
+        series: dict[str, int] = {}
+        duplicates = 0
+        for source in map(Path, paths):
+            tags: dict[str, str] = {}
+            try:
+                tags, target = self._read(source)
+                size = source.stat().st_size
+                self._place(source, target, move)
+            except (HeaderError, OSError) as err:
+                if isinstance(err, FileNotFoundError) and not source.exists():
+                    log.warning("%s is gone (taken by another repacker?)", source)
+                    continue
+                reason = str(err) if isinstance(err, HeaderError) else \
+                    f"cannot file it: {err.strerror} ({err.filename})"
+                with contextlib.suppress(FileNotFoundError):
+                    quarantined.append(quarantine_file(source, self.base, reason, move,
+                                                       tags.get("SeriesInstanceUID")))
+                continue
+            sop, series_uid = tags["SOPInstanceUID"], tags["SeriesInstanceUID"]
+            if series_uid not in held:
+                held[series_uid] = set(self.db.held_instances(series_uid))
+            if sop in held[series_uid]:
+                duplicates += 1
+            held[series_uid].add(sop)
+            series[series_uid] = series.get(series_uid, 0) + 1
+            sources.append(source)
+            filed.append(FiledInstance(sop, series_uid, tags.get("StudyInstanceUID", ""),
+                                       tags.get("PatientID", ""), target, size,
+                                       {k: v for k, v in tags.items() if k in RECORD_KEYS}))
+        if filed:
+            self.db.record_arrivals(filed)
+        if quarantined:
+            self.db.record_quarantine(quarantined)
+        if move:
+            for source in sources:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(source)
+        return RepackReport(len(filed), duplicates, len(quarantined), time.monotonic() - started, series,
+                            tuple(quarantined))
+
+
+def repack_files(paths: Iterable[Path], base: Basemount, templates: Templates = DEFAULT,
+                 move: bool = True) -> RepackReport:
+    """File `paths` into the data tree: moved (the default) or copied. The caller owns the files."""
+    return Repacker(base, templates).repack(paths, move)
+
+
+# -- spools ----------------------------------------------------------------------------------------
+class Claim:
+    """One worker's claim directory, `<spool>/.claimed/<host>-<pid>-<random>/`, flock-ed while it lives.
+
+    The directory is made under a hidden name and renamed once locked, so another worker never
+    mistakes a claim being set up for a dead one.
+    """
+
+    def __init__(self, spool: Path) -> None:
+        self.spool = spool
+        root = spool / CLAIMS
+        root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{socket.gethostname()}-{os.getpid()}-", dir=root))
+        self._fd = os.open(staging / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self.folder = root / staging.name[1:]
+        os.rename(staging, self.folder)
+        self._count = 0
+
+    def take(self, path: Path) -> Path | None:
+        """Rename `path` into the claim; None if another worker took it first."""
+        self._count += 1
+        target = self.folder / f"{self._count:07d}-{path.name}"
+        try:
+            os.rename(path, target)
+        except FileNotFoundError:
+            return None
+        return target
+
+    def recover(self) -> list[Path]:
+        """Take over the files of dead workers' claims (their lock is free)."""
+        taken: list[Path] = []
+        for folder in sorted((self.spool / CLAIMS).iterdir()):
+            if folder.name.startswith(".") or folder == self.folder or not folder.is_dir():
+                continue
+            try:
+                fd = os.open(folder / _LOCK, os.O_RDWR)
+            except FileNotFoundError:
+                fd = -1
+            try:
+                if fd >= 0:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                for path in sorted(folder.iterdir()):
+                    if path.name != _LOCK and (claimed := self.take(path)) is not None:
+                        taken.append(claimed)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(folder / _LOCK)
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            except BlockingIOError:
+                continue  # alive
+            except FileNotFoundError:
+                continue  # another worker recovered it
+            finally:
+                if fd >= 0:
+                    os.close(fd)
+        if taken:
+            log.info("recovered %d files from dead claims in %s", len(taken), self.spool)
+        return taken
+
+    def release(self) -> None:
+        """Drop the claim; a claim still holding files stays, unlocked, for a later run to recover."""
+        if self._fd < 0:
+            return
+        if not any(path.name != _LOCK for path in self.folder.iterdir()):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.folder / _LOCK)
+            with contextlib.suppress(OSError):
+                self.folder.rmdir()
+        os.close(self._fd)
+        self._fd = -1
+
+    def __enter__(self) -> Claim:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def spool_files(directory: Path) -> Iterator[Path]:
+    """Every regular file under `directory`, recursively, skipping hidden files and folders."""
+    for root, folders, files in os.walk(directory):
+        folders[:] = sorted(f for f in folders if not f.startswith("."))
+        for name in sorted(files):
+            if not name.startswith("."):
+                yield Path(root) / name
+
+
+def prune_empty(directory: Path) -> None:
+    """Remove empty sub-folders of a spool (only when no receiver writes into it)."""
+    for root, folders, files in os.walk(directory, topdown=False):
+        if Path(root) != directory and not Path(root).name.startswith(".") and not folders and not files:
+            with contextlib.suppress(OSError):
+                os.rmdir(root)
+    with contextlib.suppress(OSError):
+        (directory / CLAIMS).rmdir()
+
+
+def repack_spool(directory: Path, base: Basemount, templates: Templates = DEFAULT, prune: bool = True,
+                 batch: int = 2000) -> RepackReport:
+    """Claim, then file, every file under a spool (recursively), plus those of dead workers' claims.
+
+    Use it on a spool that no receiver is writing into (a receiver's leftovers, a C-GET folder).
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return RepackReport()
+    repacker = Repacker(base, templates)
+    report = RepackReport()
+    with Claim(directory) as claim:
+        claimed = claim.recover()
+        claimed += [taken for path in spool_files(directory) if (taken := claim.take(path)) is not None]
+        for start in range(0, len(claimed), batch):
+            report += repacker.repack(claimed[start:start + batch], move=True)
+    if prune:
+        prune_empty(directory)
+    return report
+
+
+def claimed_batches(paths: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
+    for start in range(0, len(paths), size):
+        yield paths[start:start + size]
