@@ -7,6 +7,7 @@ files, read with pydicom.
 
 from __future__ import annotations
 
+import functools
 import logging
 import shlex
 import tempfile
@@ -16,7 +17,9 @@ from pathlib import Path
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset, write_file_meta_info
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, generate_uid
 
 from pypx.dcmtk import argv, outcome, responses, runner
 from pypx.dcmtk.status import Category
@@ -51,14 +54,25 @@ def identifier_dataset(identifier: Mapping[str, str]) -> Dataset:
     return ds
 
 
-def write_query_file(identifier: Mapping[str, str], path: Path, root: str) -> None:
-    ds = identifier_dataset(identifier)
+@functools.lru_cache(maxsize=4)
+def _file_header(root: str) -> bytes:
+    """Preamble, DICM and a File Meta group: the same for every query file of a model, so built once."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = UID(FIND_SOP_CLASS[root])
     meta.MediaStorageSOPInstanceUID = generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta = meta
-    ds.save_as(path, enforce_file_format=True)
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    buffer = DicomBytesIO()
+    write_file_meta_info(buffer, meta, enforce_standard=True)
+    return b"\0" * 128 + b"DICM" + buffer.getvalue()
+
+
+def write_query_file(identifier: Mapping[str, str], path: Path, root: str) -> None:
+    """A DICOM file holding the identifier (Explicit VR Little Endian), as findscu reads query files."""
+    buffer = DicomBytesIO()
+    buffer.is_little_endian, buffer.is_implicit_VR = True, False
+    write_dataset(buffer, identifier_dataset(identifier))
+    path.write_bytes(_file_header(root) + buffer.getvalue())
 
 
 def run_level(pacs: PacsSettings, level: Level, identifiers: Sequence[Mapping[str, str]], root: str,
@@ -77,15 +91,16 @@ def run_level(pacs: PacsSettings, level: Level, identifiers: Sequence[Mapping[st
             files.append(path)
         command = argv.findscu(pacs, files, out_dir, root="study" if root == "study" else "patient",
                                cancel_after=limit, binary=binary)
-        done = runner.run(command, wall_timeout=120 + 5 * len(files) + (pacs.timeouts.dimse or 600))
+        collector = responses.ResponseCollector(responses.read_response)
+        done = runner.run_streaming(command, collector.feed,
+                                    wall_timeout=120 + 5 * len(files) + (pacs.timeouts.dimse or 600))
+        collector.close()
         text = done.stderr + done.stdout
         error = outcome.association_error(text, pacs, "findscu")
         if error:
             raise error
-        groups = responses.group_responses(text)
         answer = LevelAnswer([], command=shlex.join(command[:1] + ["...", pacs.host, str(pacs.port)]))
-        for index, group in enumerate(groups):
-            status = group.status
+        for index, (matches, status) in enumerate(zip(collector.groups, collector.statuses, strict=True)):
             if status is None:
                 raise PacsFailure(f"C-FIND at {level} level ended without a final response ({done.returncode})",
                                   "the PACS may have aborted; see --debug")
@@ -96,18 +111,18 @@ def run_level(pacs: PacsSettings, level: Level, identifiers: Sequence[Mapping[st
                 answer.limited = True
                 reason = (f"stopped at --limit {limit}" if status.category is Category.CANCEL
                           else f"{status.meaning} (0x{status.code:04X})")
-                answer.warnings.append(f"{level} query {index + 1}: {len(group.files)} matches, {reason}; "
+                answer.warnings.append(f"{level} query {index + 1}: {len(matches)} matches, {reason}; "
                                        "more may exist")
-            files = list(group.files)
-            if limit and len(files) > limit:
+            if limit and len(matches) > limit:
                 # the PACS answered faster than our C-CANCEL travelled: honour the limit, and say so
                 answer.limited = True
                 answer.warnings.append(f"{level} query {index + 1}: more than {limit} matches, showing the first "
                                        f"{limit} (--limit)")
-                files = files[:limit]
-            answer.matches.append([Match(level, responses.read_response(f)) for f in files])
-        if len(groups) != len(identifiers):
-            raise PacsFailure(f"C-FIND at {level} level: {len(groups)} of {len(identifiers)} queries answered")
+                matches = matches[:limit]
+            answer.matches.append([Match(level, tags) for tags in matches])
+        if len(collector.groups) != len(identifiers):
+            raise PacsFailure(f"C-FIND at {level} level: {len(collector.groups)} of {len(identifiers)} queries "
+                              "answered", "the PACS may have aborted the association; see --debug")
         log.info("C-FIND %s: %d queries, %d matches in %.3f s", level, len(identifiers),
                  sum(len(m) for m in answer.matches), done.seconds)
         return answer
@@ -133,7 +148,9 @@ def find(pacs: PacsSettings, query: Query, limit: int | None = None, binary: str
         patients = level("PATIENT", [query.identifier("PATIENT")], limit)[0]
         per_patient = level("STUDY", [query.identifier("STUDY", {"PatientID": p.get("PatientID")})
                                       for p in patients])
-        study_matches = [s for group in per_patient for s in group]
+        # the patient's attributes were asked at PATIENT level: give each study its patient's, as Study Root does
+        study_matches = [Match("STUDY", {**patient.tags, **study.tags})
+                         for patient, group in zip(patients, per_patient, strict=True) for study in group]
     else:
         study_matches = level("STUDY", [query.identifier("STUDY")], limit)[0]
 

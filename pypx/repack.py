@@ -23,7 +23,7 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -287,13 +287,12 @@ def spool_files(directory: Path) -> Iterator[Path]:
 
 
 def prune_empty(directory: Path) -> None:
-    """Remove empty sub-folders of a spool (only when no receiver writes into it)."""
-    for root, folders, files in os.walk(directory, topdown=False):
-        if Path(root) != directory and not Path(root).name.startswith(".") and not folders and not files:
-            with contextlib.suppress(OSError):
+    """Remove empty sub-folders of a spool (only when no receiver writes into it); claims are kept."""
+    for root, _, _ in os.walk(directory, topdown=False):
+        relative = Path(root).relative_to(directory).parts
+        if relative and not any(part.startswith(".") for part in relative):
+            with contextlib.suppress(OSError):  # not empty: kept
                 os.rmdir(root)
-    with contextlib.suppress(OSError):
-        (directory / CLAIMS).rmdir()
 
 
 def repack_spool(directory: Path, base: Basemount, templates: Templates = DEFAULT, prune: bool = True,
@@ -315,8 +314,3 @@ def repack_spool(directory: Path, base: Basemount, templates: Templates = DEFAUL
     if prune:
         prune_empty(directory)
     return report
-
-
-def claimed_batches(paths: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
-    for start in range(0, len(paths), size):
-        yield paths[start:start + size]

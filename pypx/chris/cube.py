@@ -96,7 +96,7 @@ def series_folder(series_path: str, pacs_name: str) -> str:
             raise UsageError(f"series path '{series_path}' is not under {prefix}", "check the PACS name")
     else:
         path = prefix + path
-    if path == prefix.rstrip("/") or len(path) > MAX_PATH:
+    if len(path) <= len(prefix) or len(path) > MAX_PATH:
         raise UsageError(f"series path '{series_path}' is empty or longer than {MAX_PATH} characters")
     return path
 

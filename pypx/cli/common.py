@@ -209,6 +209,7 @@ COMMANDS: dict[str, str] = {
     "px-move": "move",
     "px-report": "report",
     "px-sandbox": "sandbox",
+    "pfstorage": "pfstorage",
 }
 
 

@@ -8,6 +8,7 @@ so the log gives the grouping and the files give the data.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,35 @@ def group_responses(log: str) -> list[QueryResponses]:
         elif groups and (final := _FINAL.search(line)):
             groups[-1] = (groups[-1][0], from_dcmtk_name(final.group(1)))
     return [QueryResponses(tuple(files), status) for files, status in groups]
+
+
+class ResponseCollector:
+    """Reads response files while findscu runs: a file named in the log is complete once the next
+    log line arrives (findscu names it, then writes it, then waits for the next response)."""
+
+    def __init__(self, read: Callable[[Path], dict[str, str]]) -> None:
+        self.read = read
+        self.groups: list[list[dict[str, str]]] = []
+        self.statuses: list[DimseStatus | None] = []
+        self._pending: Path | None = None
+
+    def feed(self, line: str) -> None:
+        self._flush()
+        if _SENDING in line:
+            self.groups.append([])
+            self.statuses.append(None)
+        elif self.groups and (written := _WRITING.search(line)):
+            self._pending = Path(written.group(1))
+        elif self.groups and (final := _FINAL.search(line)):
+            self.statuses[-1] = from_dcmtk_name(final.group(1))
+
+    def close(self) -> None:
+        self._flush()
+
+    def _flush(self) -> None:
+        if self._pending is not None:
+            self.groups[-1].append(self.read(self._pending))
+            self._pending = None
 
 
 def element_text(value: object) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,46 @@ def run(argv: Sequence[str], *, wall_timeout: float | None = None, cwd: Path | N
                        proc.stderr.decode("utf-8", "replace"), time.monotonic() - started)
     log.debug("%s exited %d in %.3f s", argv[0], result.returncode, result.seconds)
     return result
+
+
+def run_streaming(argv: Sequence[str], on_line: Callable[[str], None], *,
+                  wall_timeout: float | None = None) -> Completed:
+    """Run a tool, handing each line of its log (stdout and stderr merged) to `on_line` as it comes.
+
+    Lets the caller work (e.g. read response files) while the tool is still talking to the peer.
+    """
+    log.debug("run: %s", " ".join(argv))
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(  # noqa: S603 - argv list, no shell
+            list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=child_env()
+        )
+    except FileNotFoundError:
+        raise ToolMissing(f"{argv[0]} is not installed", "install DCMTK: apt-get install dcmtk") from None
+    except PermissionError:
+        raise ToolMissing(f"{argv[0]} is not executable", "check the path given for the DCMTK tool") from None
+    timer = threading.Timer(wall_timeout, proc.kill) if wall_timeout else None
+    if timer:
+        timer.start()
+    lines = []
+    try:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            lines.append(line)
+            on_line(line)
+        returncode = proc.wait()
+    finally:
+        if timer:
+            timer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    seconds = time.monotonic() - started
+    if wall_timeout and seconds >= wall_timeout and returncode < 0:
+        raise TimeoutError_(f"{os.path.basename(argv[0])} did not finish within {wall_timeout:.0f} s",
+                            "the PACS may be overloaded; raise --dimse-timeout")
+    return Completed(tuple(argv), returncode, "", "\n".join(lines), seconds)
 
 
 def spawn(argv: Sequence[str], *, log_path: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:

@@ -168,6 +168,9 @@ class Query:
     def identifier(self, level: Level, above: Mapping[str, str] | None = None) -> dict[str, str]:
         """The identifier for one C-FIND at `level`: its own keys, returns, and unique keys from above."""
         keys = {k: "" for k in DEFAULT_RETURN[level]}
+        if self.root == "patient" and level != "PATIENT":
+            # Patient Root: patient attributes belong to the PATIENT query; only PatientID comes from above
+            keys = {k: v for k, v in keys.items() if level_of(k) != "PATIENT"}
         if self.root == "study" and level == "STUDY":
             keys.update({k: "" for k in DEFAULT_RETURN["PATIENT"] if k != "NumberOfPatientRelatedStudies"})
         levels = {level, "PATIENT"} if self.root == "study" and level == "STUDY" else {level}
