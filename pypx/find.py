@@ -121,8 +121,10 @@ def run_level(pacs: PacsSettings, level: Level, identifiers: Sequence[Mapping[st
                 matches = matches[:limit]
             answer.matches.append([Match(level, tags) for tags in matches])
         if len(collector.groups) != len(identifiers):
+            last = next((ln for ln in reversed(text.splitlines()) if ln[:2] in ("E:", "F:", "W:")), "")
             raise PacsFailure(f"C-FIND at {level} level: {len(collector.groups)} of {len(identifiers)} queries "
-                              "answered", "the PACS may have aborted the association; see --debug")
+                              f"answered (findscu exit {done.returncode}{', ' + last if last else ''})",
+                              "the PACS may have aborted the association; see --debug")
         log.info("C-FIND %s: %d queries, %d matches in %.3f s", level, len(identifiers),
                  sum(len(m) for m in answer.matches), done.seconds)
         return answer

@@ -285,8 +285,13 @@ class Retriever:
                 counts = self._send(plan_, batch)
                 completed, failed, warning = (completed + counts.completed, failed + counts.failed,
                                               warning + counts.warning)
-            target = plan_.expected if plan_.expected is not None else plan_.held + completed
-            held_after = self._settle(plan_, min(target, plan_.held + completed + warning) if completed else target)
+            # the sub-operation counts say how many files are on their way; without them, the C-FIND's
+            reported = completed + failed + warning
+            if reported:
+                target = plan_.held + completed + warning
+            else:
+                target = plan_.expected if plan_.expected is not None else plan_.held
+            held_after = self._settle(plan_, target)
         except PxError as err:
             message = str(err)
             held_after = len(self.db.held_instances(plan_.uid))

@@ -83,6 +83,15 @@ def study_state(states: Sequence[str]) -> str:
     return "complete" if all(s == "complete" for s in states) else "absent"
 
 
+def _present(state: SeriesState) -> int:
+    """Filed instances whose files are still there (a deleted file is not received any more)."""
+    folder = state.series_dir
+    instances = (state.pack or {}).get("instances", {})
+    if folder is None:
+        return 0
+    return sum(1 for entry in instances.values() if (folder / entry["path"]).exists())
+
+
 def _series_status(state: SeriesState, expected_hint: int | None, pending: int, study_uid: str,
                    tags: dict[str, str]) -> SeriesStatus:
     retrieve = state.retrieve or {}
@@ -90,7 +99,7 @@ def _series_status(state: SeriesState, expected_hint: int | None, pending: int, 
     expected = state.expected if state.expected is not None else expected_hint
     push = state.push or {}
     register = state.register or {}
-    repacked = state.received
+    repacked = _present(state)
     return SeriesStatus(
         series_uid=state.uid, study_uid=study_uid,
         description=tags.get("SeriesDescription") or state.tag("SeriesDescription"),

@@ -208,6 +208,9 @@ COMMANDS: dict[str, str] = {
     "px-status": "status",
     "px-move": "move",
     "px-report": "report",
+    "px-repack": "repack",
+    "px-listen": "listen",
+    "px-smdb": "smdb",
     "px-sandbox": "sandbox",
     "pfstorage": "pfstorage",
 }

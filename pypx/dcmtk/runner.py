@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import threading
 import time
@@ -29,6 +30,20 @@ class Completed:
     seconds: float
 
 
+def resolve(tool: str) -> str:
+    """Where a DCMTK tool lives: a given path as is; a bare name in $PYPX_DCMTK_DIR, /usr/bin, then PATH.
+
+    /usr/bin comes before PATH because Python packages (pynetdicom) install look-alike scripts named
+    findscu, storescp, ... into virtual environments, with other options and outputs.
+    """
+    if os.sep in tool:
+        return tool
+    for folder in (os.environ.get("PYPX_DCMTK_DIR"), "/usr/bin"):
+        if folder and os.access(os.path.join(folder, tool), os.X_OK):
+            return os.path.join(folder, tool)
+    return shutil.which(tool) or tool
+
+
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return {**os.environ, **DCMTK_ENV, **(extra or {})}
 
@@ -39,7 +54,7 @@ def run(argv: Sequence[str], *, wall_timeout: float | None = None, cwd: Path | N
     started = time.monotonic()
     try:
         proc = subprocess.run(  # noqa: S603 - argv list, no shell
-            list(argv), capture_output=True, cwd=cwd, env=child_env(), timeout=wall_timeout, check=False
+            [resolve(argv[0]), *argv[1:]], capture_output=True, cwd=cwd, env=child_env(), timeout=wall_timeout, check=False
         )
     except FileNotFoundError:
         raise ToolMissing(f"{argv[0]} is not installed", "install DCMTK: apt-get install dcmtk") from None
@@ -64,7 +79,7 @@ def run_streaming(argv: Sequence[str], on_line: Callable[[str], None], *,
     started = time.monotonic()
     try:
         proc = subprocess.Popen(  # noqa: S603 - argv list, no shell
-            list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=child_env()
+            [resolve(argv[0]), *argv[1:]], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=child_env()
         )
     except FileNotFoundError:
         raise ToolMissing(f"{argv[0]} is not installed", "install DCMTK: apt-get install dcmtk") from None
@@ -100,7 +115,7 @@ def spawn(argv: Sequence[str], *, log_path: Path, cwd: Path | None = None) -> su
     try:
         with open(log_path, "ab") as sink:
             return subprocess.Popen(  # noqa: S603 - argv list, no shell
-                list(argv), stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, cwd=cwd,
+                [resolve(argv[0]), *argv[1:]], stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, cwd=cwd,
                 env=child_env(), start_new_session=True,
             )
     except FileNotFoundError:

@@ -123,6 +123,12 @@ SERIES_TAGS = {
 }
 
 
+@pytest.fixture
+def dicom_series() -> Callable[..., tuple[list[Path], dict[str, str]]]:
+    """make_series as a fixture, so test modules need not import this plugin module."""
+    return make_series
+
+
 def make_series(folder: Path, count: int, **tags: str) -> tuple[list[Path], dict[str, str]]:
     """`count` small DICOM files of one new series in `folder`; returns them and their tags (keyword -> str)."""
     values = {**SERIES_TAGS, "StudyInstanceUID": generate_uid(), "SeriesInstanceUID": generate_uid(), **tags}
