@@ -49,7 +49,7 @@ demo() {
   export PATH=$VENV/bin:$PATH PYPX_DB=$db
   rm -rf "$dir"
   trap 'px-sandbox down >/dev/null 2>&1 || true' EXIT
-  step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+  step() { printf '\n\033[1m$ %s\033[0m\n' "$*" >&2; "$@"; }
   step px-sandbox up --seed --patients 4 --studies 2 --series 2 --images 5
   step px-echo --PACS sandbox
   step px-find --PACS sandbox --PatientName "O'BRIEN*"

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from pypx.errors import ConfigError
 from pypx.store.layout import Basemount
-from pypx.store.services import choose_entry, read_entries, redact
+from pypx.store.services import choose_entry, read_entries
 
 DEFAULT_CONTAINER = "users"
 DEFAULT_CUBE_USER = "chris"
@@ -179,11 +179,11 @@ def _overrides_kind(overrides: Mapping[str, Any]) -> str:
     return "fs" if fs else "swift" if swift else ""
 
 
-def storage_settings(base: Basemount, key: str | None = None,
-                     overrides: Mapping[str, Any] | None = None) -> StorageSettings:
-    """The storage entry `key` (or the only one) with `overrides` (entry-style names) on top."""
+def storage_settings(base: Basemount, key: str | None = None, overrides: Mapping[str, Any] | None = None,
+                     environ: Mapping[str, str] | None = None) -> StorageSettings:
+    """The storage entry `key` (or $PYPX_STORAGE, or the only one) with `overrides` (entry-style names) on top."""
     overrides = {k: v for k, v in (overrides or {}).items() if v not in (None, "")}
-    key = key or os.environ.get("PYPX_STORAGE") or None
+    key = key or (os.environ if environ is None else environ).get("PYPX_STORAGE") or None
     override_kind = _overrides_kind(overrides)
     chosen = choose_entry(base, "storage", key) if key or not override_kind else None
     if chosen is None and not override_kind:
@@ -222,11 +222,11 @@ def cube_from_entry(key: str, entry: Mapping[str, Any], where: str = "") -> Cube
                         timeout=_number(entry, "timeout", 120, where) or 120, verify=_verify(entry))
 
 
-def cube_settings(base: Basemount, key: str | None = None,
-                  overrides: Mapping[str, Any] | None = None) -> CubeSettings:
-    """The cube.json entry `key` (or the only one) with `overrides` on top."""
+def cube_settings(base: Basemount, key: str | None = None, overrides: Mapping[str, Any] | None = None,
+                  environ: Mapping[str, str] | None = None) -> CubeSettings:
+    """The cube.json entry `key` (or $PYPX_CUBE, or the only one) with `overrides` on top."""
     overrides = {k: v for k, v in (overrides or {}).items() if v not in (None, "")}
-    key = key or os.environ.get("PYPX_CUBE") or None
+    key = key or (os.environ if environ is None else environ).get("PYPX_CUBE") or None
     chosen = choose_entry(base, "cube", key) if key or "url" not in overrides else None
     if chosen is None and "url" not in overrides:
         known = ", ".join(sorted(read_entries(base, "cube"))) or "none"
@@ -256,18 +256,21 @@ def add_storage_options(parser: argparse.ArgumentParser) -> None:
                        help="parallel uploads (default 4)")
 
 
-def storage_settings_from_args(args: argparse.Namespace, base: Basemount) -> StorageSettings:
+def storage_settings_from_args(args: argparse.Namespace, base: Basemount,
+                               environ: Mapping[str, str] | None = None) -> StorageSettings:
+    """Storage settings from the flags of `add_storage_options` (`environ`: the CLI's Env.environ)."""
+    environ = os.environ if environ is None else environ
     overrides = {
         "storepath": getattr(args, "storepath", None),
         "ip": getattr(args, "swift_ip", None),
         "port": getattr(args, "swift_port", None),
         "login": getattr(args, "swift_login", None),
-        "key": getattr(args, "swift_key", None) or os.environ.get("PYPX_SWIFT_KEY"),
+        "key": getattr(args, "swift_key", None) or environ.get("PYPX_SWIFT_KEY"),
         "auth_url": getattr(args, "swift_auth_url", None),
         "container": getattr(args, "swift_container", None),
         "workers": getattr(args, "storage_workers", None),
     }
-    return storage_settings(base, getattr(args, "storage_key", None), overrides)
+    return storage_settings(base, getattr(args, "storage_key", None), overrides, environ)
 
 
 def add_cube_options(parser: argparse.ArgumentParser) -> None:
@@ -281,16 +284,14 @@ def add_cube_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--CUBEtoken", dest="cube_token", metavar="TOKEN", help="CUBE auth token ($PYPX_CUBE_TOKEN)")
 
 
-def cube_settings_from_args(args: argparse.Namespace, base: Basemount) -> CubeSettings:
+def cube_settings_from_args(args: argparse.Namespace, base: Basemount,
+                            environ: Mapping[str, str] | None = None) -> CubeSettings:
+    """CUBE settings from the flags of `add_cube_options` (`environ`: the CLI's Env.environ)."""
+    environ = os.environ if environ is None else environ
     overrides = {
         "url": getattr(args, "cube_url", None),
         "username": getattr(args, "cube_username", None),
-        "password": getattr(args, "cube_password", None) or os.environ.get("PYPX_CUBE_PASSWORD"),
-        "token": getattr(args, "cube_token", None) or os.environ.get("PYPX_CUBE_TOKEN"),
+        "password": getattr(args, "cube_password", None) or environ.get("PYPX_CUBE_PASSWORD"),
+        "token": getattr(args, "cube_token", None) or environ.get("PYPX_CUBE_TOKEN"),
     }
-    return cube_settings(base, getattr(args, "cube_key", None), overrides)
-
-
-def redacted_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """A services entry fit to print (secrets masked)."""
-    return redact(dict(entry))
+    return cube_settings(base, getattr(args, "cube_key", None), overrides, environ)

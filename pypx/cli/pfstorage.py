@@ -140,7 +140,7 @@ def run(argv: list[str], env: Env) -> int:
     if not low <= len(paths) <= high:
         raise UsageError(f"'{action}' takes {low if low == high else f'{low}-{high}'} path(s), got {len(paths)}",
                          "see pfstorage --help")
-    settings = storage_settings_from_args(args, basemount(args))
+    settings = storage_settings_from_args(args, basemount(args), env.environ)
     storage = open_storage(settings)
     try:
         if action == "ls":

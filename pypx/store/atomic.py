@@ -24,8 +24,11 @@ from pypx.errors import LocalIOError
 def locked(path: Path) -> Iterator[None]:
     """Hold an exclusive lock tied to `path` (via `<path>.lock`) for the duration of the block."""
     lock_path = path.with_name(path.name + ".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise LocalIOError(f"cannot lock {path} ({err.strerror})", "check free space and permissions") from err
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -35,8 +38,8 @@ def locked(path: Path) -> Iterator[None]:
 
 def write_bytes_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Replace `path` with `data` atomically (temp file in the same dir + fsync + os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             os.fchmod(fd, mode)

@@ -1,0 +1,213 @@
+"""The BASEMOUNT on disk: its layout, atomic and concurrent JSON writes, and private service configs."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from pypx.errors import ConfigError, LocalIOError
+from pypx.store import atomic
+from pypx.store.layout import DEFAULT_DB, Basemount
+from pypx.store.services import (
+    choose_entry,
+    delete_entry,
+    ensure_private,
+    read_entries,
+    redact,
+    set_entry,
+)
+
+# --- layout ------------------------------------------------------------------------------------------
+
+
+def test_the_basemount_is_the_parent_of_the_db_directory(tmp_path: Path) -> None:
+    base = Basemount.from_db(tmp_path / "pypx" / "log")
+    assert base.root == tmp_path / "pypx"
+    assert (base.data, base.services, base.quarantine, base.incoming) == (
+        tmp_path / "pypx/data", tmp_path / "pypx/services", tmp_path / "pypx/quarantine", tmp_path / "pypx/incoming")
+    assert base.service_file("pacs") == tmp_path / "pypx/services/pacs.json"
+
+
+def test_without_db_the_database_is_tmp_log() -> None:
+    assert Basemount.from_db(None).db == DEFAULT_DB == Path("/tmp/log")
+
+
+def test_a_relative_db_is_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert Basemount.from_db("here/log").db == tmp_path / "here/log"
+
+
+# --- atomic writes -----------------------------------------------------------------------------------
+
+
+def test_write_then_read_round_trips_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "record.json"
+    atomic.write_json_atomic(path, {"PatientName": "山田^太郎"})
+    assert atomic.read_json(path) == {"PatientName": "山田^太郎"}
+    assert "山田" in path.read_text(encoding="utf-8")  # stored readable, not \\u-escaped
+
+
+def test_an_atomic_write_leaves_no_temp_file_behind(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    for i in range(3):
+        atomic.write_json_atomic(path, {"i": i})
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_write_mode_is_applied(tmp_path: Path) -> None:
+    path = tmp_path / "secret.json"
+    atomic.write_json_atomic(path, {}, mode=0o600)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_missing_file_reads_as_the_default_but_a_corrupt_one_is_an_error(tmp_path: Path) -> None:
+    assert atomic.read_json(tmp_path / "none.json", {"d": 1}) == {"d": 1}
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(LocalIOError, match="is not valid JSON"):
+        atomic.read_json(bad)
+
+
+def test_a_write_that_cannot_happen_is_a_local_io_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(LocalIOError, match="cannot write"):
+        atomic.write_json_atomic(blocker / "under-a-file.json", {})
+
+
+def test_an_update_that_cannot_take_its_lock_is_a_local_io_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(LocalIOError, match="cannot lock"):
+        atomic.update_json(blocker / "x.json", lambda current: current)
+
+
+def test_a_failed_change_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    atomic.write_json_atomic(path, {"n": 1})
+
+    def broken(current: dict) -> dict:
+        raise RuntimeError("half way")
+
+    with pytest.raises(RuntimeError):
+        atomic.update_json(path, broken)
+    assert atomic.read_json(path) == {"n": 1}
+
+
+def _increment_many(path: str, times: int) -> None:
+    for _ in range(times):
+        atomic.update_json(Path(path), lambda current: {"count": current["count"] + 1}, default={"count": 0})
+
+
+def test_concurrent_updates_from_several_processes_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "counter.json"
+    processes, increments = 8, 50
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_increment_many, args=(str(path), increments)) for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert [w.exitcode for w in workers] == [0] * processes
+    assert atomic.read_json(path) == {"count": processes * increments}
+
+
+# --- service configs ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def base(tmp_path: Path) -> Basemount:
+    return Basemount.from_db(tmp_path / "log")
+
+
+def test_service_files_are_written_private(base: Basemount) -> None:
+    set_entry(base, "cube", "local", {"url": "http://127.0.0.1:8000/api/v1/", "username": "chris",
+                                      "password": "chris1234"})
+    set_entry(base, "pacs", "sandbox", {"aec": "ORTHANC"})
+    for kind in ("cube", "pacs"):
+        assert stat.S_IMODE(base.service_file(kind).stat().st_mode) == 0o600
+
+
+def test_redact_hides_secrets_but_not_the_rest() -> None:
+    entry = {"url": "http://cube/api/v1/", "username": "chris", "password": "chris1234", "token": "abc",
+             "key": "swiftkey", "login": "chris:chris1234", "Secret": "s", "userpasswd": "p", "storagetype": "swift"}
+    shown = redact(entry)
+    assert shown["url"] == entry["url"] and shown["username"] == "chris" and shown["storagetype"] == "swift"
+    for key in ("password", "token", "key", "login", "Secret", "userpasswd"):
+        assert shown[key] == "********"
+    assert "chris1234" not in json.dumps(shown)
+    assert entry["password"] == "chris1234"  # a copy: the entry itself is untouched
+
+
+def test_redact_leaves_an_empty_secret_empty() -> None:
+    assert redact({"password": ""}) == {"password": ""}
+
+
+def test_a_new_pacs_json_uses_the_pfdcm_shape(base: Basemount) -> None:
+    set_entry(base, "pacs", "sandbox", {"aec": "ORTHANC", "serverPort": "4242"})
+    raw = json.loads(base.service_file("pacs").read_text())
+    assert raw == {"services": {"sandbox": {"info": {"aec": "ORTHANC", "serverPort": "4242"}}}}
+
+
+def test_setting_an_entry_merges_unless_replacing(base: Basemount) -> None:
+    set_entry(base, "pacs", "p", {"aec": "A", "serverIP": "h"})
+    assert set_entry(base, "pacs", "p", {"aec": "B"}) == {"aec": "B", "serverIP": "h"}
+    assert set_entry(base, "pacs", "p", {"aec": "C"}, replace=True) == {"aec": "C"}
+
+
+def test_a_flat_pypx3_pacs_json_keeps_its_shape(base: Basemount) -> None:
+    base.services.mkdir(parents=True)
+    base.service_file("pacs").write_text(json.dumps({"old": {"aec": "OLD"}}))
+    set_entry(base, "pacs", "new", {"aec": "NEW"})
+    assert json.loads(base.service_file("pacs").read_text()) == {"old": {"aec": "OLD"}, "new": {"aec": "NEW"}}
+    assert read_entries(base, "pacs") == {"old": {"aec": "OLD"}, "new": {"aec": "NEW"}}
+
+
+def test_storage_entries_come_from_swift_json_and_storage_json_which_wins(base: Basemount) -> None:
+    base.services.mkdir(parents=True)
+    base.service_file("swift").write_text(json.dumps({"a": {"ip": "old"}, "b": {"ip": "b"}}))
+    base.service_file("storage").write_text(json.dumps({"a": {"ip": "new"}}))
+    assert read_entries(base, "storage") == {"a": {"ip": "new"}, "b": {"ip": "b"}}
+
+
+def test_a_service_file_that_is_not_an_object_is_a_config_error(base: Basemount) -> None:
+    base.services.mkdir(parents=True)
+    base.service_file("cube").write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="must hold a JSON object"):
+        read_entries(base, "cube")
+
+
+def test_choose_entry_by_key_only_entry_or_none(base: Basemount) -> None:
+    assert choose_entry(base, "pacs", None) is None
+    set_entry(base, "pacs", "one", {"aec": "ONE"})
+    assert choose_entry(base, "pacs", None) == ("one", {"aec": "ONE"})
+    set_entry(base, "pacs", "two", {"aec": "TWO"})
+    assert choose_entry(base, "pacs", None) is None
+    assert choose_entry(base, "pacs", "two") == ("two", {"aec": "TWO"})
+
+
+def test_an_unknown_service_kind_is_refused(base: Basemount) -> None:
+    with pytest.raises(ConfigError, match="unknown service kind 'ftp'"):
+        set_entry(base, "ftp", "x", {})
+
+
+def test_deleting_an_entry(base: Basemount) -> None:
+    set_entry(base, "pacs", "one", {"aec": "ONE"})
+    set_entry(base, "pacs", "two", {"aec": "TWO"})
+    delete_entry(base, "pacs", "one")
+    assert list(read_entries(base, "pacs")) == ["two"]
+    with pytest.raises(ConfigError, match="no pacs service 'one'"):
+        delete_entry(base, "pacs", "one")
+
+
+def test_ensure_private_tightens_a_readable_file(tmp_path: Path) -> None:
+    path = tmp_path / "cube.json"
+    path.write_text("{}")
+    os.chmod(path, 0o644)
+    ensure_private(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
