@@ -135,7 +135,9 @@ def plan(result: FindResult, pacs: PacsSettings, db: Database, options: Retrieve
         held = _held(db, uid)
         expected = _int(series.get("NumberOfSeriesRelatedInstances"))
         plans.append(SeriesPlan(study, series, expected, len(held)))
-    need_images = [p for p in plans if not options.force and (p.expected is None or 0 < p.held)]
+    # Complete series (as many files present as the PACS reported) need no image-level look-up;
+    # partial ones (and series whose count the PACS did not report) get one, all over one association.
+    need_images = [p for p in plans if not options.force and (p.expected is None or 0 < p.held < p.expected)]
     if need_images:
         for p, uids in zip(need_images, _image_uids(pacs, need_images, options.findscu), strict=True):
             p.expected = len(uids) if p.expected is None else p.expected

@@ -137,12 +137,11 @@ class Repacker:
             target.parent.mkdir(parents=True, exist_ok=True)  # the folder was removed since we made it
             place(source, target)
 
-    def _read(self, source: Path) -> tuple[dict[str, str], Path]:
-        tags = read_tags(source, self.keywords)
+    def _target(self, tags: dict[str, str]) -> Path:
         missing = [key for key in REQUIRED if not tags.get(key)]
         if missing:
             raise HeaderError(f"no {' or '.join(missing)}: not a DICOM instance that can be filed")
-        return tags, self.base.data.joinpath(*self.templates.expand(tags))
+        return self.base.data.joinpath(*self.templates.expand(tags))
 
     def repack(self, paths: Iterable[Path], move: bool) -> RepackReport:
         """File each path (link or copy); with `move`, sources are removed once the batch is recorded."""
@@ -156,7 +155,8 @@ class Repacker:
         for source in map(Path, paths):
             tags: dict[str, str] = {}
             try:
-                tags, target = self._read(source)
+                tags = read_tags(source, self.keywords)
+                target = self._target(tags)
                 size = source.stat().st_size
                 self._place(source, target, move)
             except (HeaderError, OSError) as err:

@@ -80,7 +80,10 @@ def study_state(states: Sequence[str]) -> str:
     for state in ("receiving", "failed", "partial", "requested"):
         if state in states:
             return "partial" if state == "requested" and "complete" in states else state
-    return "complete" if all(s == "complete" for s in states) else "absent"
+    if all(s == "complete" for s in states):
+        return "complete"
+    # some series filed, the others never asked for: the study is partly here, not absent
+    return "partial" if "complete" in states else "absent"
 
 
 def _present(state: SeriesState) -> int:

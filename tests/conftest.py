@@ -6,6 +6,9 @@ import pytest
 
 from pypx.cli.common import CliResult, invoke
 
+# Swift sandbox and CUBE stand-in fixtures (session-scoped Swift, started only when a test asks for it)
+pytest_plugins = ["tests.integration.swift_fixtures"]
+
 
 @pytest.fixture
 def run_cli():

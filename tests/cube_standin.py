@@ -115,7 +115,8 @@ class CubeStandin:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="cube-standin", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="cube-standin",
+                                        daemon=True)
         self._thread.start()
         return self
 
@@ -158,8 +159,8 @@ class CubeStandin:
                 return user, None
             return None, "Invalid username/password."
         if scheme.lower() == "token":
-            user = self.tokens.get(value.strip())
-            return (user, None) if user else (None, "Invalid token.")
+            owner = self.tokens.get(value.strip())
+            return (owner, None) if owner else (None, "Invalid token.")
         return None, "Authentication credentials were not provided."
 
     def _body(self, handler: BaseHTTPRequestHandler) -> dict[str, Any]:

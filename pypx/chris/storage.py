@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from pypx.chris.config import StorageSettings
-from pypx.errors import ExitCode, PxError, UsageError
+from pypx.errors import ConfigError, ExitCode, NetworkError, PxError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -130,13 +130,26 @@ def same_content(local: Path, remote: ObjectInfo | None) -> bool:
 
 def parallel_put(put: Callable[[Path, str], bool], items: Sequence[PutItem], workers: int,
                  describe: str) -> PutResult:
-    """Run `put` over `items` in a bounded thread pool; failures are collected, then raised at once."""
+    """Run `put` over `items` in a bounded thread pool; failures are collected, then raised at once.
+
+    Once the storage itself fails (unreachable after retries, or credentials refused) the items not yet
+    started are not tried: each would only wait through the same retries."""
     result = PutResult()
     lock = threading.Lock()
+    fatal: list[PxError] = []
 
     def one(item: PutItem) -> None:
+        if fatal:
+            with lock:
+                result.failed[item.name] = f"not tried ({fatal[0].message})"
+            return
         try:
             sent = put(item.local, item.name)
+        except (NetworkError, ConfigError) as err:
+            with lock:
+                fatal.append(err)
+                result.failed[item.name] = str(err)
+            return
         except PxError as err:
             with lock:
                 result.failed[item.name] = str(err)
@@ -158,10 +171,13 @@ def parallel_put(put: Callable[[Path, str], bool], items: Sequence[PutItem], wor
         list(pool.map(one, items))
     log.info("%s: %d uploaded, %d already there, %d failed", describe, len(result.uploaded),
              len(result.skipped), len(result.failed))
+    if fatal and not result.stored:
+        raise fatal[0]  # nothing went through: the storage's own error (and exit code) says it best
     if result.failed:
         first_name, first_reason = next(iter(sorted(result.failed.items())))
+        reason = str(fatal[0]) if fatal else f"first: {first_name}: {first_reason}"
         raise PushFailed(f"{len(result.failed)} of {len(items)} objects could not be stored in {describe} "
-                         f"(first: {first_name}: {first_reason})",
+                         f"({reason})",
                          "run the same command again: objects already stored are skipped", result)
     return result
 

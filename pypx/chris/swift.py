@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import posixpath
 import socket
 import tempfile
 import threading
@@ -107,6 +108,8 @@ class SwiftStorage:
         self._lock = threading.Lock()
         self._auth: tuple[str, str] | None = None
         self._generation = 0  # bumped on re-authentication, so threads drop stale connections
+        self._auth_failures = 0
+        self._auth_error: PxError | None = None
         self._local = threading.local()
         self._container_ready = False
         self._sleep: Callable[[float], None] = time.sleep
@@ -129,9 +132,17 @@ class SwiftStorage:
         return str(url), str(token)
 
     def _credentials(self) -> tuple[tuple[str, str], int]:
+        failures_seen = self._auth_failures
         with self._lock:
             if self._auth is None:
-                self._auth = self._retrying("authenticate", self._authenticate)
+                if self._auth_error is not None and self._auth_failures != failures_seen:
+                    # another thread just went through every retry while we waited: share its answer
+                    raise type(self._auth_error)(self._auth_error.message, self._auth_error.hint)
+                try:
+                    self._auth = self._retrying("authenticate", self._authenticate)
+                except PxError as err:
+                    self._auth_error, self._auth_failures = err, self._auth_failures + 1
+                    raise
                 self._generation += 1
             return self._auth, self._generation
 
@@ -234,11 +245,15 @@ class SwiftStorage:
         return ObjectInfo(name, int(headers.get("content-length", 0)), headers.get("etag", "").strip('"') or None)
 
     def put(self, local_path: Path, object_name: str) -> bool:
+        return self._put(local_path, object_name, None)
+
+    def _put(self, local_path: Path, object_name: str, listed: dict[str, ObjectInfo] | None) -> bool:
+        """Upload unless the object holds the same bytes; `listed` (from one listing) saves a HEAD each."""
         check_object_name(object_name)
         self._ensure_container()
         size = local_path.stat().st_size
         md5 = file_md5(local_path)
-        remote = self.exists(object_name)
+        remote = listed.get(object_name) if listed is not None else self.exists(object_name)
         if remote is not None and remote.size == size and (remote.md5 or "").lower() == md5:
             return False
         content_type = "application/dicom" if object_name.lower().endswith(".dcm") else "application/octet-stream"
@@ -256,9 +271,33 @@ class SwiftStorage:
         return True
 
     def put_many(self, items: Sequence[PutItem]) -> PutResult:
-        if items:
-            self._ensure_container()
-        return parallel_put(self.put, items, self.settings.workers, self.settings.where)
+        listed = self._listed(items) if len(items) > 1 else None
+        return parallel_put(lambda local, name: self._put(local, name, listed), items, self.settings.workers,
+                            self.settings.where)
+
+    def _listed(self, items: Sequence[PutItem]) -> dict[str, ObjectInfo] | None:
+        """What is already stored under the items' common folder, from one bounded listing (instead of a
+        HEAD per object); None when there is no common folder or it holds too much to list cheaply.
+        A listing may lag behind a very recent upload: that object is then just sent again."""
+        folder = posixpath.commonpath([posixpath.dirname(item.name) for item in items])
+        if not folder:
+            return None
+        self._ensure_container()
+        limit = max(1000, 2 * len(items))
+
+        def listing(conn: swift_client.Connection) -> list[dict[str, Any]]:
+            try:
+                _, objects = conn.get_container(self.container, prefix=folder + "/", limit=limit)
+                return list(objects)
+            except ClientException as err:
+                if _status(err) == 404:
+                    return []
+                raise
+
+        objects = self._call(f"list {folder}/", listing)
+        if len(objects) >= limit:
+            return None
+        return {o["name"]: ObjectInfo(o["name"], int(o.get("bytes", 0)), o.get("hash")) for o in objects}
 
     def list(self, prefix: str = "") -> list[ObjectInfo]:
         def listing(conn: swift_client.Connection) -> list[dict[str, Any]]:

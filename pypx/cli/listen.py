@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+
 from pypx.cli.common import Env, add_db_options, basemount, entry, make_parser, parse
 from pypx.cli.repack import add_template_options, check_datadir, report_json, report_line, templates_from
 from pypx.errors import ConfigError, Interrupted
@@ -21,6 +24,19 @@ def _ae_title(value: str) -> str:
     if not value or len(value) > 16 or "\\" in value or not value.isascii() or not value.strip():
         raise ConfigError(f"--aet '{value}' is not a valid AE title (1-16 ASCII characters, no backslash)")
     return value
+
+
+def _start(listener: Listener) -> None:
+    """Start with SIGTERM/SIGINT held back, so a stop request never leaves storescp half set up."""
+    held = {signal.SIGTERM, signal.SIGINT}
+    if threading.current_thread() is not threading.main_thread():
+        listener.start()
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        listener.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)  # a signal that came meanwhile is delivered now
 
 
 def run(argv: list[str], env: Env) -> int:
@@ -43,19 +59,21 @@ def run(argv: list[str], env: Env) -> int:
         raise ConfigError(f"--port {args.port} is out of range (1-65535)")
     listener = Listener(_ae_title(args.aet), args.port, base, templates_from(args), storescp=args.storescp,
                         acse_timeout=args.acse_timeout, dimse_timeout=args.dimse_timeout)
-    listener.start()
-    if args.verbosity:
-        env.err(f"{PROG}: {args.aet} listening on port {args.port} (all interfaces); spool {listener.spool}")
     try:
+        _start(listener)
+        if args.verbosity:
+            env.err(f"{PROG}: {args.aet} listening on port {args.port} (all interfaces); spool {listener.spool}")
         listen_forever(listener)
     except (Interrupted, KeyboardInterrupt):
-        pass  # a requested stop: the finally block files what has arrived
-    finally:
-        report = listener.stop()
-        if args.json:
-            env.out_json(report_json(report, listener.received))
-        elif args.verbosity:
-            env.out(f"received {listener.received}; {report_line(report)}")
+        pass  # a requested stop: file what has arrived, then report
+    except BaseException:
+        listener.stop()
+        raise
+    report = listener.stop()
+    if args.json:
+        env.out_json(report_json(report, listener.received))
+    elif args.verbosity:
+        env.out(f"received {listener.received}; {report_line(report)}")
     return 0
 
 

@@ -14,7 +14,7 @@ from pypx.errors import UsageError
 PROG = "px-smdb"
 DESCRIPTION = """\
   px-smdb patients | studies [PatientID] | series STUDYUID | show SERIESUID
-  px-smdb service list | get KIND KEY | set KIND KEY key=value... [--json '{..}'] [--replace] | rm KIND KEY
+  px-smdb service list | get KIND KEY | set [--replace] KIND KEY key=value... [--json '{..}'] | rm KIND KEY
 KIND is pacs, storage or cube. pypx 3's --action PACS|CUBE|storage [--actionArgs '{"KEY":{..}}'] also works."""
 
 

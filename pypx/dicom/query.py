@@ -74,7 +74,7 @@ def level_of(keyword: str, default: Level = "SERIES") -> Level:
 
 
 def check_keyword(keyword: str) -> str:
-    tag = tag_for_keyword(keyword)
+    tag = tag_for_keyword(keyword) if keyword else None  # pydicom maps '' to a retired tag
     if tag is None or keyword_for_tag(tag) != keyword:
         raise UsageError(f"'{keyword}' is not a DICOM keyword", "use pydicom's names, e.g. PatientName, StudyDate")
     if dictionary_VR(tag) == "SQ":

@@ -114,6 +114,20 @@ def test_unreachable_swift_exits_3_naming_where(run_cli, tmp_path: Path) -> None
     assert f"127.0.0.1:{port}" in result.stderr and "connection refused" in result.stderr
 
 
+def test_a_put_to_an_unreachable_swift_gives_up_once_not_per_file(run_cli, tmp_path: Path) -> None:
+    from pypx.store.layout import Basemount
+
+    base = tmp_path / "log"
+    set_entry(Basemount.from_db(base), "storage", "down", {"ip": "127.0.0.1", "port": str(free_port()),
+                                                           "login": "a:b", "key": "k", "retries": "2",
+                                                           "backoff": "0.2"})
+    started = time.monotonic()
+    result = run_cli("pfstorage", "put", str(_files(tmp_path / "many", 40)), "x", "--storage", "down",
+                     "--db", str(base))
+    assert result.exit_code == 3 and "after 3 attempts (connection refused)" in result.stderr
+    assert time.monotonic() - started < 3  # one round of retries (0.2 + 0.4 s), not one per file
+
+
 def test_storage_settings_of_the_fixture_point_at_the_sandbox(swift_case: StorageCase, swift_info: SwiftInfo) -> None:
     settings = storage_settings(swift_case.base, "sandbox")
     assert settings.auth_url == swift_info.auth_url == storage_from_entry("x", swift_info.storage_entry()).auth_url

@@ -119,8 +119,8 @@ def test_store_path_flag_replaces_a_swift_entry_with_a_folder(base: Basemount, t
 
 
 def test_flags_alone_need_no_services_file(base: Basemount) -> None:
-    settings = storage_settings(base, None, {"ip": "10.0.0.1", "port": "8080", "login": "a:b", "key": "k"})
-    assert settings.auth_url == "http://10.0.0.1:8080/auth/v1.0" and settings.key == ""
+    settings = storage_settings(base, None, {"ip": "127.0.0.1", "port": "8081", "login": "a:b", "key": "k"})
+    assert settings.auth_url == "http://127.0.0.1:8081/auth/v1.0" and settings.key == ""
 
 
 def test_folder_and_swift_flags_together_are_refused(base: Basemount) -> None:

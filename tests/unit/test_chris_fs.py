@@ -9,7 +9,14 @@ import pytest
 
 from pypx.chris.config import StorageSettings
 from pypx.chris.fs import TEMP_PREFIX, FolderStorage
-from pypx.chris.storage import ObjectNotFound, PushFailed, PutItem, check_object_name, series_items, tree_items
+from pypx.chris.storage import (
+    ObjectNotFound,
+    PushFailed,
+    PutItem,
+    check_object_name,
+    series_items,
+    tree_items,
+)
 from pypx.errors import UsageError
 
 

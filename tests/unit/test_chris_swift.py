@@ -134,7 +134,7 @@ class Keystone(BaseHTTPRequestHandler):
 @pytest.fixture
 def keystone() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Keystone)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/v3"
     server.shutdown()

@@ -209,3 +209,46 @@ def test_no_module_runs_a_shell() -> None:
     offenders = [f"{path.relative_to(PYPX)}:{n}" for path in sorted(PYPX.rglob("*.py"))
                  for n, line in enumerate(path.read_text().splitlines(), 1) if shell.search(line)]
     assert offenders == []
+
+
+def test_a_bare_tool_name_resolves_to_the_dcmtk_dir_before_path(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    tool = tmp_path / "findscu"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PYPX_DCMTK_DIR", str(tmp_path))
+    assert runner.resolve("findscu") == str(tool)
+    assert runner.resolve("/opt/x/findscu") == "/opt/x/findscu"  # a given path is taken as is
+    assert runner.resolve("no-such-dcmtk-tool") == "no-such-dcmtk-tool"
+
+
+def test_a_missing_bare_tool_name_is_tool_missing() -> None:
+    with pytest.raises(ToolMissing, match="no-such-dcmtk-tool is not installed"):
+        runner.run(["no-such-dcmtk-tool"])
+
+
+def test_streaming_hands_over_every_line_of_both_streams_as_it_comes() -> None:
+    seen: list[str] = []
+    script = "import sys; print('I: one', flush=True); sys.stderr.write('E: two\\n'); print('I: three')"
+    done = runner.run_streaming([sys.executable, "-c", script], seen.append)
+    assert sorted(seen) == ["E: two", "I: one", "I: three"]
+    assert done.returncode == 0
+    assert sorted(done.stderr.splitlines()) == sorted(seen)
+
+
+def test_streaming_sets_tcp_nodelay_and_passes_arguments_verbatim() -> None:
+    seen: list[str] = []
+    runner.run_streaming([sys.executable, "-c", "import os, sys; print(os.environ['TCP_NODELAY'], sys.argv[1])",
+                          "a b;$(c)"], seen.append)
+    assert seen == ["1 a b;$(c)"]
+
+
+def test_streaming_a_missing_binary_is_tool_missing() -> None:
+    with pytest.raises(ToolMissing, match="install DCMTK"):
+        runner.run_streaming(["/nonexistent/findscu"], lambda line: None)
+
+
+def test_streaming_a_tool_past_its_wall_clock_limit_is_a_timeout() -> None:
+    with pytest.raises(TimeoutError_, match="did not finish within"):
+        runner.run_streaming([sys.executable, "-c", "import time; time.sleep(30)"], lambda line: None,
+                             wall_timeout=0.3)

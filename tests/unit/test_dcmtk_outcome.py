@@ -264,3 +264,30 @@ def test_element_text_joins_multi_values_and_strips_padding() -> None:
     assert responses.element_text(["MR", "CT "]) == "MR\\CT"
     assert responses.element_text("1.2.3\x00") == "1.2.3"
     assert responses.element_text(None) == ""
+
+
+@pytest.mark.parametrize("case", ["two-queries", "cancel"])
+def test_reading_responses_while_findscu_runs_gives_the_same_groups_as_the_whole_log(case: str) -> None:
+    rec = recording("findscu", case)
+    collector = responses.ResponseCollector(lambda path: responses.read_response(rec.directory / path))
+    for line in rec.text.splitlines():
+        collector.feed(line)
+    collector.close()
+    whole = responses.group_responses(rec.text)
+    assert collector.groups == [[responses.read_response(rec.directory / f) for f in group.files] for group in whole]
+    assert sum(len(group) for group in collector.groups) > 1
+    assert collector.statuses == [group.status for group in whole]
+
+
+def test_a_response_file_is_read_only_once_findscu_has_moved_on() -> None:
+    read: list[Path] = []
+    collector = responses.ResponseCollector(lambda path: read.append(path) or {})
+    collector.feed("I: Sending Find Request (MsgID 1)")
+    collector.feed("I: Writing response dataset to file: rsp/rsp0001.dcm")
+    assert read == []  # findscu may still be writing it
+    collector.feed("I: Received Find Response 2 (Pending)")
+    assert read == [Path("rsp/rsp0001.dcm")]
+    collector.feed("I: Writing response dataset to file: rsp/rsp0002.dcm")
+    collector.close()
+    assert read == [Path("rsp/rsp0001.dcm"), Path("rsp/rsp0002.dcm")]
+    assert collector.statuses == [None]

@@ -1,0 +1,156 @@
+"""px-listen against real DCMTK: storescu sends, storescp receives, every file is filed and recorded."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pypx.cli.common import invoke
+from pypx.dcmtk import argv, runner
+from pypx.listen import Listener, check_port_free
+from pypx.repack import spool_files
+from pypx.sandbox.synthetic import Shape, generate
+from pypx.settings import PacsSettings
+from pypx.store.layout import Basemount
+from pypx.store.records import Database
+
+AET = "PYPXRECV"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    if not shutil.which("storescp"):
+        pytest.fail("DCMTK is required: apt-get install dcmtk")
+    folder = tmp_path_factory.mktemp("send")
+    manifest = generate(folder, Shape(patients=3, studies=2, series=2, images=5, seed=3))
+    (folder / "manifest.json").unlink()
+    return folder, manifest
+
+
+@pytest.fixture
+def base(tmp_path: Path) -> Basemount:
+    return Basemount.from_db(tmp_path / "log")
+
+
+def send(folder: Path, port: int) -> runner.Completed:
+    pacs = PacsSettings(aet="SENDER", aec=AET, host="127.0.0.1", port=port, aet_listener="SENDER")
+    return runner.run(argv.storescu(pacs, [folder]), wall_timeout=120)
+
+
+def series_of(manifest: dict[str, Any]) -> dict[str, set[str]]:
+    return {se["uid"]: set(se["instances"]) for p in manifest["patients"] for st in p["studies"]
+            for se in st["series"]}
+
+
+def test_every_file_sent_is_filed_and_recorded(studies: tuple[Path, dict[str, Any]], base: Basemount) -> None:
+    folder, manifest = studies
+    with Listener(AET, free_port(), base) as listener:
+        done = send(folder, listener.port)
+        assert done.returncode == 0, done.stderr[-400:]
+        assert listener.wait_idle(timeout=30)
+        assert listener.received == 60
+    report = listener.report
+    assert (report.filed, report.duplicates, report.quarantined) == (60, 0, 0)
+    db = Database(base)
+    for series_uid, sops in series_of(manifest).items():
+        held = db.held_instances(series_uid)
+        assert set(held) == sops and all(path.is_file() for path in held.values())
+    assert list(spool_files(listener.spool)) == []
+
+
+def test_drain_files_what_has_completed_while_the_receiver_runs(studies: tuple[Path, dict[str, Any]],
+                                                                base: Basemount) -> None:
+    folder, manifest = studies
+    with Listener(AET, free_port(), base) as listener:
+        send(folder, listener.port)
+        deadline = time.monotonic() + 20
+        while listener.drain().filed < 60 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert listener.report.filed == 60
+
+
+def test_leftovers_of_an_earlier_run_are_filed_at_start(studies: tuple[Path, dict[str, Any]], base: Basemount) -> None:
+    folder, manifest = studies
+    listener = Listener(AET, free_port(), base)
+    leftover = listener.spool / "st_1.2.3"
+    shutil.copytree(folder, leftover)
+    listener.start()
+    try:
+        assert listener.leftovers.filed == 60
+        assert list(spool_files(listener.spool)) == []
+    finally:
+        report = listener.stop()
+    assert report.filed == 60
+    assert sum(len(Database(base).held_instances(uid)) for uid in series_of(manifest)) == 60
+
+
+def test_a_taken_port_is_a_one_line_error(base: Basemount) -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))  # noqa: S104 - storescp binds all interfaces too
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = invoke(["px-listen", "--db", str(base.db), "--port", str(port), "--aet", AET])
+    assert result.exit_code == 2
+    assert f"port {port} is already in use" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_stopping_mid_transfer_loses_nothing(tmp_path: Path, base: Basemount) -> None:
+    folder = tmp_path / "many"
+    generate(folder, Shape(patients=1, studies=1, series=2, images=200, seed=9))
+    (folder / "manifest.json").unlink()
+    listener = Listener(AET, free_port(), base).start()
+    sender = threading.Thread(target=send, args=(folder, listener.port))
+    sender.start()
+    deadline = time.monotonic() + 20
+    while listener.received < 50 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    report = listener.stop(grace=0)  # storescp is terminated inside the association
+    sender.join(timeout=60)
+    received = listener.received
+    assert 50 <= received
+    # every file storescp began is filed or quarantined; at most the one being written when it was
+    # killed may never have been created
+    assert received - 1 <= report.filed + report.quarantined <= received
+    assert list(spool_files(listener.spool)) == []
+    assert sum(1 for _ in base.data.rglob("*.dcm")) == report.filed
+
+
+def test_px_listen_exits_cleanly_on_sigterm_while_idle(base: Basemount) -> None:
+    port = free_port()
+    process = subprocess.Popen(  # noqa: S603 - argv list
+        [sys.executable, "-c", "from pypx.cli.listen import main; main()", "--db", str(base.db), "--port",
+         str(port), "--aet", AET, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                check_port_free(port)
+            except Exception:  # noqa: BLE001 - listening
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("px-listen did not start listening")
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr.decode()
+    assert json.loads(stdout) ["received"] == 0
+    check_port_free(port)  # storescp is gone too

@@ -1,0 +1,129 @@
+"""Every console script answers --help and --version and is in the README; errors end as one stderr line."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from pypx import __version__
+from pypx.cli.common import COMMANDS, Env, invoke, run_cli
+from pypx.errors import AssociationRejected, ExitCode, PxError
+
+ROOT = Path(__file__).parents[2]
+SCRIPTS: dict[str, str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+
+
+def _module(target: str):  # noqa: ANN202 - a module
+    module_name, _, function = target.partition(":")
+    module = importlib.import_module(module_name)
+    assert callable(getattr(module, function)), target
+    return module
+
+
+def _run(prog: str, *argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    env = Env(stdin=io.StringIO(""), stdout=out, stderr=err, stdout_isatty=False, stderr_isatty=False)
+    code = run_cli(prog, _module(SCRIPTS[prog]).run, list(argv), env)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_the_in_process_table_matches_the_installed_scripts() -> None:
+    assert {name: f"pypx.cli.{module}:main" for name, module in COMMANDS.items()} == SCRIPTS
+
+
+@pytest.mark.parametrize("prog", sorted(SCRIPTS))
+def test_every_console_script_answers_help(prog: str) -> None:
+    code, out, err = _run(prog, "--help")
+    assert code == 0
+    assert out.startswith(f"usage: {prog}")
+    assert "--version" in out
+    assert err == ""
+
+
+@pytest.mark.parametrize("prog", sorted(SCRIPTS))
+def test_every_console_script_answers_version(prog: str) -> None:
+    code, out, _ = _run(prog, "--version")
+    assert code == 0
+    assert out.strip() == f"{prog} {__version__}"
+
+
+@pytest.mark.parametrize("prog", sorted(SCRIPTS))
+def test_every_console_script_is_named_in_the_readme(prog: str) -> None:
+    readme = ROOT / "README.md"
+    if not readme.exists():
+        pytest.skip("README.md not written yet")
+    assert f"`{prog}`" in readme.read_text(encoding="utf-8")
+
+
+def test_an_unknown_flag_is_one_line_and_exit_2() -> None:
+    result = invoke(["px-echo", "--no-such-flag"])
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("px-echo: unrecognized arguments: --no-such-flag")
+    assert "see px-echo --help" in result.stderr
+    assert result.stdout == ""
+
+
+# --- the error boundary ------------------------------------------------------------------------------
+
+
+def _env() -> tuple[Env, io.StringIO, io.StringIO]:
+    out, err = io.StringIO(), io.StringIO()
+    return Env(stdin=io.StringIO(""), stdout=out, stderr=err, stdout_isatty=False, stderr_isatty=False), out, err
+
+
+def test_a_px_error_becomes_its_exit_code_and_one_stderr_line() -> None:
+    def main(argv: list[str], env: Env) -> int:
+        raise AssociationRejected("127.0.0.1:4242 rejected the association", "check --aec")
+
+    env, out, err = _env()
+    assert run_cli("px-echo", main, [], env) == ExitCode.REJECTED
+    assert err.getvalue() == "px-echo: 127.0.0.1:4242 rejected the association: check --aec\n"
+    assert out.getvalue() == ""
+
+
+def test_debug_shows_the_traceback_instead() -> None:
+    def main(argv: list[str], env: Env) -> int:
+        raise PxError("boom")
+
+    env, _, err = _env()
+    with pytest.raises(PxError, match="boom"):
+        run_cli("px-find", main, ["--debug"], env)
+    assert err.getvalue() == ""
+
+
+def test_ctrl_c_is_exit_130_with_one_line() -> None:
+    def main(argv: list[str], env: Env) -> int:
+        raise KeyboardInterrupt
+
+    env, _, err = _env()
+    assert run_cli("px-move", main, [], env) == ExitCode.INTERRUPTED
+    assert err.getvalue() == "px-move: interrupted\n"
+
+
+def test_a_closed_stdout_pipe_is_not_an_error() -> None:
+    def main(argv: list[str], env: Env) -> int:
+        raise BrokenPipeError
+
+    env, _, err = _env()
+    assert run_cli("px-find", main, [], env) == ExitCode.OK
+    assert err.getvalue() == ""
+
+
+def test_a_bug_is_not_swallowed_by_the_boundary() -> None:
+    def main(argv: list[str], env: Env) -> int:
+        raise ZeroDivisionError
+
+    env, _, _ = _env()
+    with pytest.raises(ZeroDivisionError):
+        run_cli("px-find", main, [], env)
+
+
+def test_no_color_is_read_from_the_injected_environment() -> None:
+    assert Env(stdout=io.StringIO(), environ={"NO_COLOR": "1"}).no_color
+    assert not Env(stdout=io.StringIO(), environ={}).no_color
+    assert Env(stdout=io.StringIO()).stdout_isatty is False

@@ -1,0 +1,232 @@
+"""px-repack: exact tree paths, database records, duplicates, quarantine, copy vs move, spools and claims."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian
+
+from pypx.cli.common import invoke
+from pypx.repack import CLAIMS, repack_files, repack_spool, spool_files
+from pypx.sandbox.synthetic import Shape, generate
+from pypx.store.layout import Basemount
+from pypx.store.records import Database
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    folder = tmp_path / "source"
+    manifest = generate(folder, Shape(patients=2, studies=1, series=2, images=3))
+    (folder / "manifest.json").unlink()
+    return folder, manifest
+
+
+@pytest.fixture
+def base(tmp_path: Path) -> Basemount:
+    return Basemount.from_db(tmp_path / "base" / "log")
+
+
+def dicom_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.dcm") if CLAIMS not in p.parts)
+
+
+def instances(manifest: dict[str, Any]) -> dict[str, set[str]]:
+    return {se["uid"]: set(se["instances"]) for p in manifest["patients"] for st in p["studies"]
+            for se in st["series"]}
+
+
+def write_instance(path: Path, **tags: str) -> Path:
+    ds = Dataset()
+    for key, value in tags.items():
+        setattr(ds, key, value)
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.file_meta.MediaStorageSOPInstanceUID = tags.get("SOPInstanceUID", "1.2.3")
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_each_file_lands_at_its_exact_template_path(source: tuple[Path, dict[str, Any]], base: Basemount) -> None:
+    folder, manifest = source
+    report = repack_files(dicom_files(folder), base, move=False)
+    patient = manifest["patients"][0]
+    study = patient["studies"][0]
+    series = study["series"][0]
+    assert (patient["id"], patient["name"], patient["birth"]) == ("PX042-00000", "DOE^JOHN", "19970513")
+    study_dir = f"{study['description'].replace(' ', '_').replace('/', '_')}-{study['accession']}-{study['date']}"
+    series_dir = f"00001-{series['description'].replace(' ', '_')}-{hashlib.md5(series['uid'].encode()).hexdigest()[:7]}"
+    expected = base.data / "PX042-00000-DOE_JOHN-19970513" / study_dir / series_dir / f"0001-{series['instances'][0]}.dcm"
+    assert expected.is_file()
+    assert report.filed == 12 and report.duplicates == 0 and report.quarantined == 0
+    assert len(dicom_files(base.data)) == 12
+
+
+def test_every_filed_instance_is_recorded_with_its_path(source: tuple[Path, dict[str, Any]], base: Basemount) -> None:
+    folder, manifest = source
+    report = repack_files(dicom_files(folder), base, move=False)
+    db = Database(base)
+    for series_uid, sops in instances(manifest).items():
+        held = db.held_instances(series_uid)
+        assert set(held) == sops
+        assert all(path.is_file() for path in held.values())
+        assert report.series[series_uid] == len(sops)
+    assert sorted(db.patient_ids()) == ["PX042-00000", "PX042-00001"]
+
+
+def test_copy_keeps_the_sources_and_cleanup_moves_them(source: tuple[Path, dict[str, Any]], base: Basemount) -> None:
+    folder, _ = source
+    copied = invoke(["px-repack", "--db", str(base.db), str(folder)])
+    assert copied.exit_code == 0, copied.stderr
+    assert len(dicom_files(folder)) == 12
+    moved_base = Basemount.from_db(base.root.parent / "other" / "log")
+    moved = invoke(["px-repack", "--db", str(moved_base.db), "--xcrdir", str(folder), "--cleanup"])
+    assert moved.exit_code == 0, moved.stderr
+    assert dicom_files(folder) == []
+    assert len(dicom_files(moved_base.data)) == 12
+
+
+def test_filing_the_same_instances_again_replaces_them_and_counts_duplicates(
+        source: tuple[Path, dict[str, Any]], base: Basemount) -> None:
+    folder, manifest = source
+    repack_files(dicom_files(folder), base, move=False)
+    again = repack_files(dicom_files(folder), base, move=False)
+    assert (again.filed, again.duplicates) == (12, 12)
+    assert len(dicom_files(base.data)) == 12
+    first_series = next(iter(instances(manifest)))
+    assert Database(base).series(first_series).received == 3
+
+
+def test_a_file_that_is_not_dicom_is_quarantined_with_its_reason_and_recorded(tmp_path: Path, base: Basemount) -> None:
+    junk = tmp_path / "notes.txt"
+    junk.write_text("not an image")
+    report = repack_files([junk], base, move=True)
+    assert report.quarantined == 1 and report.filed == 0
+    placed = report.quarantine[0].path
+    assert placed.parent == base.quarantine and placed.read_text() == "not an image"
+    assert "not a DICOM file" in placed.with_name(placed.name + ".reason").read_text()
+    recorded = Database(base).unfiled_quarantine()["files"]
+    assert recorded[0]["path"] == str(placed) and recorded[0]["original"] == str(junk)
+    assert not junk.exists()  # moved, never deleted
+
+
+def test_an_instance_without_sop_uid_is_quarantined_under_its_series(tmp_path: Path, base: Basemount) -> None:
+    path = write_instance(tmp_path / "x.dcm", SeriesInstanceUID="1.2.9", StudyInstanceUID="1.2.8", PatientID="P")
+    report = repack_files([path], base, move=False)
+    assert report.quarantined == 1
+    assert "no SOPInstanceUID" in report.quarantine[0].reason
+    assert Database(base).series("1.2.9").quarantined == 1
+    assert path.exists()  # copy mode leaves the input alone
+
+
+def test_a_truncated_file_is_quarantined_not_filed(source: tuple[Path, dict[str, Any]], base: Basemount) -> None:
+    folder, _ = source
+    whole = dicom_files(folder)[0]
+    cut = folder / "cut.dcm"
+    cut.write_bytes(whole.read_bytes()[:-100])
+    report = repack_files([cut], base, move=False)
+    assert report.quarantined == 1 and report.filed == 0
+    assert report.quarantine[0].reason.startswith("truncated")
+    assert dicom_files(base.data) == []
+
+
+def test_repack_spool_moves_everything_recursively_and_prunes_empty_folders(
+        source: tuple[Path, dict[str, Any]], base: Basemount) -> None:
+    folder, _ = source
+    report = repack_spool(folder, base)
+    assert report.filed == 12
+    assert list(spool_files(folder)) == []
+    assert [p.name for p in folder.iterdir()] == [CLAIMS]  # patient/study/series folders removed
+    assert len(dicom_files(base.data)) == 12
+
+
+def test_claims_of_a_dead_worker_are_recovered_idempotently(source: tuple[Path, dict[str, Any]], base: Basemount) -> None:
+    folder, _ = source
+    repack_files(dicom_files(folder)[:2], base, move=False)  # as if filed and recorded before the crash
+    dead = folder / CLAIMS / "otherhost-4242-abcd"
+    dead.mkdir(parents=True)
+    (dead / ".lock").touch()  # nobody holds its flock any more
+    for index, path in enumerate(dicom_files(folder)[:5]):
+        os.rename(path, dead / f"{index:07d}-{path.name}")
+    report = repack_spool(folder, base)
+    assert (report.filed, report.duplicates) == (12, 2)
+    assert not dead.exists()
+    assert len(dicom_files(base.data)) == 12
+
+
+def _spool_worker(spool: str, db: str, start: Any, results: Any) -> None:
+    start.wait()
+    report = repack_spool(Path(spool), Basemount.from_db(db))
+    results.put((report.filed, report.duplicates, report.quarantined))
+
+
+def test_two_concurrent_repackers_on_one_spool_lose_and_duplicate_nothing(tmp_path: Path, base: Basemount) -> None:
+    spool = tmp_path / "spool"
+    manifest = generate(spool, Shape(patients=2, studies=1, series=3, images=60, seed=5))
+    (spool / "manifest.json").unlink()
+    context = multiprocessing.get_context("fork")
+    start, results = context.Barrier(2), context.Queue()
+    workers = [context.Process(target=_spool_worker, args=(str(spool), str(base.db), start, results))
+               for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+    assert sum(o[0] for o in outcomes) == 360
+    assert sum(o[1] for o in outcomes) == 0 and sum(o[2] for o in outcomes) == 0
+    db = Database(base)
+    assert all(set(db.held_instances(uid)) == sops for uid, sops in instances(manifest).items())
+    assert len(dicom_files(base.data)) == 360 and list(spool_files(spool)) == []
+
+
+def test_cli_json_report_counts_filed_and_quarantined(source: tuple[Path, dict[str, Any]], base: Basemount) -> None:
+    folder, _ = source
+    (folder / "README").write_text("hello")
+    result = invoke(["px-repack", "--db", str(base.db), "--json", str(folder)])
+    assert result.exit_code == 6  # something was quarantined
+    report = result.json()
+    assert (report["filed"], report["duplicates"], report["quarantined"]) == (12, 0, 1)
+    assert report["quarantine"][0]["original"].endswith("README")
+
+
+def test_cli_template_flags_name_the_folders(source: tuple[Path, dict[str, Any]], base: Basemount) -> None:
+    folder, manifest = source
+    result = invoke(["px-repack", "--db", str(base.db), "--rootDirTemplate", "%PatientID",
+                     "--studyDirTemplate", "%AccessionNumber", "--seriesDirTemplate", "%_nospc_SeriesDescription",
+                     "--imageTemplate", "%_pad|3_InstanceNumber.dcm", "--xcrdirfile", str(dicom_files(folder)[0])])
+    assert result.exit_code == 0, result.stderr
+    patient = manifest["patients"][0]
+    study = patient["studies"][0]
+    description = study["series"][0]["description"].replace(" ", "")
+    assert (base.data / patient["id"] / study["accession"] / description / "001.dcm").is_file()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    ([], "nothing to repack"),
+    (["--seriesDirTemplate", "%Nonsense", "x"], "unknown DICOM keyword"),
+    (["/does/not/exist"], "does not exist"),
+    (["--datadir", "/elsewhere", "x"], "differs from"),
+])
+def test_cli_usage_errors_are_one_line(argv: list[str], message: str, base: Basemount, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "x").mkdir(exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    result = invoke(["px-repack", "--db", str(base.db), *argv])
+    assert result.exit_code == 2
+    assert message in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_parse_all_files_with_substring_picks_names(source: tuple[Path, dict[str, Any]], base: Basemount) -> None:
+    folder, _ = source
+    shutil.copy(dicom_files(folder)[0], folder / "keep-me.img")
+    result = invoke(["px-repack", "--db", str(base.db), "--json", "--parseAllFilesWithSubStr", "keep,nomatch",
+                     "--xcrdir", str(folder)])
+    assert result.json()["filed"] == 1
