@@ -153,6 +153,11 @@ def find(pacs: PacsSettings, query: Query, limit: int | None = None, binary: str
         # the patient's attributes were asked at PATIENT level: give each study its patient's, as Study Root does
         study_matches = [Match("STUDY", {**patient.tags, **study.tags})
                          for patient, group in zip(patients, per_patient, strict=True) for study in group]
+        if limit and len(study_matches) > limit:  # --limit counts studies, whatever the root
+            limited = True
+            warnings.append(f"STUDY: {len(study_matches)} matches for {len(patients)} patient(s), showing the "
+                            f"first {limit} (--limit)")
+            study_matches = study_matches[:limit]
     else:
         study_matches = level("STUDY", [query.identifier("STUDY")], limit)[0]
 

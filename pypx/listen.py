@@ -316,11 +316,11 @@ class Listener:
         return report
 
 
-def listen_forever(listener: Listener, poll: float = 0.5) -> None:
-    """Run until storescp exits by itself (an error) or the caller is interrupted (it then calls stop)."""
-    while listener.wait(poll):
-        pass
-    code = listener.returncode
-    raise LocalIOError(f"storescp exited unexpectedly (code {code}): "
-                       f"{listener.last_lines()[-1] if listener.last_lines() else 'no output'}",
-                       "see the log above; px-listen can be restarted (leftovers are filed at start)")
+def listen_until(listener: Listener, stop: threading.Event, poll: float = 0.2) -> None:
+    """Run until `stop` is set (then the caller stops the listener) or storescp exits by itself (an error)."""
+    while not stop.wait(poll):
+        if not listener.wait(0):
+            lines = listener.last_lines()
+            raise LocalIOError(f"storescp exited unexpectedly (code {listener.returncode}): "
+                               f"{lines[-1] if lines else 'no output'}",
+                               "px-listen can be restarted: files left in its spool are filed at start")

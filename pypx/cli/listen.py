@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 
 from pypx.cli.common import Env, add_db_options, basemount, entry, make_parser, parse
 from pypx.cli.repack import add_template_options, check_datadir, report_json, report_line, templates_from
-from pypx.errors import ConfigError, Interrupted
-from pypx.listen import Listener, listen_forever
+from pypx.errors import ConfigError
+from pypx.listen import Listener, listen_until
 from pypx.settings import DEFAULT_AET
 
 PROG = "px-listen"
@@ -26,17 +28,18 @@ def _ae_title(value: str) -> str:
     return value
 
 
-def _start(listener: Listener) -> None:
-    """Start with SIGTERM/SIGINT held back, so a stop request never leaves storescp half set up."""
-    held = {signal.SIGTERM, signal.SIGINT}
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM/SIGINT only ask for a stop (no exception thrown into start-up or filing)."""
     if threading.current_thread() is not threading.main_thread():
-        listener.start()
+        yield
         return
-    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    previous = {sig: signal.signal(sig, lambda signum, frame: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        listener.start()
+        yield
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)  # a signal that came meanwhile is delivered now
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run(argv: list[str], env: Env) -> int:
@@ -59,17 +62,18 @@ def run(argv: list[str], env: Env) -> int:
         raise ConfigError(f"--port {args.port} is out of range (1-65535)")
     listener = Listener(_ae_title(args.aet), args.port, base, templates_from(args), storescp=args.storescp,
                         acse_timeout=args.acse_timeout, dimse_timeout=args.dimse_timeout)
-    try:
-        _start(listener)
-        if args.verbosity:
-            env.err(f"{PROG}: {args.aet} listening on port {args.port} (all interfaces); spool {listener.spool}")
-        listen_forever(listener)
-    except (Interrupted, KeyboardInterrupt):
-        pass  # a requested stop: file what has arrived, then report
-    except BaseException:
-        listener.stop()
-        raise
-    report = listener.stop()
+    stop = threading.Event()
+    with _stop_on_signals(stop):
+        try:
+            listener.start()
+            if args.verbosity:
+                env.err(f"{PROG}: {args.aet} listening on port {args.port} (all interfaces); "
+                        f"spool {listener.spool}")
+            listen_until(listener, stop)
+        except BaseException:
+            listener.stop()
+            raise
+        report = listener.stop()
     if args.json:
         env.out_json(report_json(report, listener.received))
     elif args.verbosity:

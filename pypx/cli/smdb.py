@@ -40,7 +40,7 @@ def _parser(env: Env) -> Parser:
     parser.add_argument("--action", help="pypx 3: PACS, CUBE or storage (show, or merge --actionArgs)")
     parser.add_argument("--actionArgs", metavar="JSON", help='pypx 3: {"KEY": {...}} merged into the file')
     commands = parser.add_subparsers(dest="command", metavar="COMMAND",
-                                     parser_class=functools.partial(Parser, env))  # type: ignore[arg-type]
+                                     parser_class=functools.partial(Parser, env))  # type: ignore[call-overload]
     _common(commands.add_parser("patients", help="patients in the database"))
     studies = commands.add_parser("studies", help="studies (of one patient)")
     studies.add_argument("patient_id", nargs="?", metavar="PatientID")
@@ -54,7 +54,7 @@ def _parser(env: Env) -> Parser:
     service = commands.add_parser("service", help="keyed service configs")
     _common(service)
     actions = service.add_subparsers(dest="service_command", metavar="ACTION",
-                                     parser_class=functools.partial(Parser, env))  # type: ignore[arg-type]
+                                     parser_class=functools.partial(Parser, env))  # type: ignore[call-overload]
     _common(actions.add_parser("list", help="every entry (secrets redacted)"))
     get = actions.add_parser("get", help="one entry (secrets redacted)")
     get.add_argument("kind", metavar="KIND")

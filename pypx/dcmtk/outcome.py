@@ -13,13 +13,20 @@ from pypx.dcmtk.status import Category, DimseStatus, from_dcmtk_name, lookup
 from pypx.errors import AssociationRejected, NetworkError, PacsFailure, PxError, TimeoutError_, ToolMissing
 from pypx.settings import PacsSettings
 
+# Every pattern is anchored to the start of a DCMTK log line ("I: ", "D: ", ...): the tools echo the
+# request identifiers into the same log, and a value such as "*connection refused*" must not read as
+# an outcome.
 _FINAL = re.compile(
-    r"Received (?:Final (?:Find|Move) Response(?: \d+)?|Echo Response|C-GET Response|Final C-GET Response)"
-    r"\s*\(([^)]*)\)"
+    r"^I: Received (?:Final (?:Find|Move) Response(?: \d+)?|Echo Response|C-GET Response|Final C-GET Response)"
+    r"\s*\(([^)]*)\)", re.M
 )
-_DIMSE_STATUS = re.compile(r"DIMSE Status\s*:\s*0x([0-9a-fA-F]{4})")
-_COUNT = re.compile(r"(Remaining|Completed|Failed|Warning) Suboperations\s*:\s*(\d+|none)")
+_DIMSE_STATUS = re.compile(r"^D: DIMSE Status\s*:\s*0x([0-9a-fA-F]{4})", re.M)
+_MOVE_ERROR = re.compile(r"^W: Move response with error status \(([^)]*)\)", re.M)
+_COUNT = re.compile(r"^[DI]:\s+(?:Number of )?(Remaining|Completed|Failed|Warning) Suboperations\s*:\s*(\d+|none)",
+                    re.M)
 _REJECT_REASON = re.compile(r"Reason:\s*(.+)")
+_DIAGNOSTIC = re.compile(r"^[WEF]: .*$", re.M)  # DCMTK reports failures at warning, error and fatal level
+_ACCEPTED = re.compile(r"^I: Association Accepted", re.M)
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,8 @@ class SubOperations:
 def association_error(text: str, pacs: PacsSettings, tool: str) -> PxError | None:
     """The typed error for a failed connect/association in `text`, or None if it went through."""
     where = f"{pacs.host}:{pacs.port}"
+    accepted = bool(_ACCEPTED.search(text))
+    text = "\n".join(_DIAGNOSTIC.findall(text))
     lowered = text.lower()
     if "association rejected" in lowered:
         reason = _REJECT_REASON.search(text)
@@ -57,7 +66,7 @@ def association_error(text: str, pacs: PacsSettings, tool: str) -> PxError | Non
         detail = re.search(r"TLS error: ([^\n]+)", text)
         return AssociationRejected(f"TLS handshake with {where} failed ({detail.group(1) if detail else 'unknown'})",
                                    "check the TLS certificate, key and CA")
-    if "peer aborted association" in lowered and "association accepted" not in lowered:
+    if "peer aborted association" in lowered and not accepted:
         return NetworkError(f"{where} aborted the association before it was accepted",
                             "is the PACS expecting DICOM TLS, or refusing this AE title?")
     if "timeout" in lowered and ("association request failed" in lowered or "dimse" in lowered):
@@ -81,9 +90,9 @@ def final_status(text: str) -> DimseStatus | None:
     named = _FINAL.findall(text)
     if named:
         return from_dcmtk_name(named[-1])
-    if "Move response with error status" in text:
-        found = re.findall(r"error status \(([^)]*)\)", text)
-        return from_dcmtk_name(found[-1]) if found else lookup(0xC000)
+    moved = _MOVE_ERROR.findall(text)
+    if moved:
+        return from_dcmtk_name(moved[-1])
     return None
 
 

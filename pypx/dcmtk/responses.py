@@ -18,9 +18,10 @@ from pydicom.multival import MultiValue
 
 from pypx.dcmtk.status import DimseStatus, from_dcmtk_name, lookup
 
-_SENDING = "Sending Find Request"
-_WRITING = re.compile(r"Writing response dataset to file: (.+?)\s*$")
-_FINAL = re.compile(r"Received Final Find Response(?: \d+)? \(([^)]*)\)")
+# anchored at the start of findscu's log lines: the request identifiers are echoed into the same log
+_SENDING = "I: Sending Find Request"
+_WRITING = re.compile(r"^I: Writing response dataset to file: (.+?)\s*$")
+_FINAL = re.compile(r"^I: Received Final Find Response(?: \d+)? \(([^)]*)\)")
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ def group_responses(log: str) -> list[QueryResponses]:
     """One entry per request sent, in order, with its response files and final status."""
     groups: list[tuple[list[Path], DimseStatus | None]] = []
     for line in log.splitlines():
-        if _SENDING in line:
+        if line.startswith(_SENDING):
             groups.append(([], None))
         elif groups and (written := _WRITING.search(line)):
             groups[-1][0].append(Path(written.group(1)))
@@ -54,7 +55,7 @@ class ResponseCollector:
 
     def feed(self, line: str) -> None:
         self._flush()
-        if _SENDING in line:
+        if line.startswith(_SENDING):
             self.groups.append([])
             self.statuses.append(None)
         elif self.groups and (written := _WRITING.search(line)):

@@ -37,6 +37,7 @@ DEFAULT_SERIES = "%_pad|5,0_SeriesNumber-%SeriesDescription-%_md5|7_SeriesInstan
 DEFAULT_IMAGE = "%_pad|4,0_InstanceNumber-%SOPInstanceUID.dcm"
 
 DERIVED = frozenset({"AgeInDays"})
+_AGES = frozenset({"AgeInDays", "PatientAge"})
 _UNSAFE_RUN = re.compile(r"[^A-Za-z0-9.\-]+")
 _REFERENCE = re.compile(r"%(?:_([a-z0-9]+)(?:\|([^_]*))?_)?([A-Za-z][A-Za-z0-9]*)")
 
@@ -208,7 +209,7 @@ class Templates:
         for template in (self.patient, self.study, self.series, self.image):
             compile_template(template)
 
-    @property
+    @functools.cached_property
     def keywords(self) -> frozenset[str]:
         """Every keyword the templates read (so a header reader can fetch just those)."""
         return frozenset().union(*(template_keywords(t) for t in (self.patient, self.study, self.series,
@@ -216,7 +217,7 @@ class Templates:
 
     def expand(self, tags: Mapping[str, str]) -> tuple[str, str, str, str]:
         """(patient, study, series, image) names for a file with these tag values."""
-        full = {**tags, **derived_tags(tags)}
+        full = {**tags, **derived_tags(tags)} if self.keywords & _AGES else tags
         return (expand_one(self.patient, full), expand_one(self.study, full),
                 expand_one(self.series, full), expand_one(self.image, full))
 

@@ -136,6 +136,14 @@ def test_no_match_is_success_with_empty_data(px_find) -> None:
     assert result.stderr == ""
 
 
+@pytest.mark.parametrize("value", ["*Connection refused*", "*Association Rejected*", "Sending Find Request*"])
+def test_a_value_that_reads_like_a_dcmtk_message_is_just_a_value(px_find, value: str) -> None:
+    # findscu echoes the request into its log; only its own messages may decide the outcome
+    result = px_find("--StudyDescription", value, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["data"] == []
+
+
 def test_study_only_returns_studies_without_asking_for_series(px_find, sandbox_pacs) -> None:
     patient = sandbox_pacs.patient(5)
     result = px_find("--PatientID", patient["id"], "--StudyOnly", "--json")
@@ -171,6 +179,19 @@ def test_limit_stops_at_one_study_with_a_warning_and_exit_6(px_find, sandbox_pac
     assert len(data["data"]) == 1 and data["limited"] is True
     assert "warning" in result.stderr and "--limit" in result.stderr
     assert sandbox_pacs.manifest["counts"]["studies"] > 1
+
+
+def test_limit_counts_studies_under_patient_root_too(px_find) -> None:
+    result = px_find("--PatientRoot", "--limit", "1", "--json")
+    assert result.exit_code == ExitCode.PARTIAL
+    assert len(result.json()["data"]) == 1  # the first patient has two studies: only one is shown
+    assert "--limit" in result.stderr
+
+
+def test_patient_root_matches_a_utf8_name_wildcard_at_the_patient_level(px_find, sandbox_pacs) -> None:
+    truth = expected(sandbox_pacs.manifest, patient=lambda p: p["name"].startswith("ΠΑΠΑ"))
+    assert found(px_find("--PatientName", "ΠΑΠΑ*", "--PatientRoot", "--json")) == truth
+    assert len(truth) == 2
 
 
 def test_query_return_tags_and_key_return_more_tags(px_find, sandbox_pacs) -> None:

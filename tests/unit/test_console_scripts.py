@@ -6,6 +6,7 @@ import importlib
 import io
 import tomllib
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -17,7 +18,7 @@ ROOT = Path(__file__).parents[2]
 SCRIPTS: dict[str, str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
 
 
-def _module(target: str):  # noqa: ANN202 - a module
+def _module(target: str) -> ModuleType:
     module_name, _, function = target.partition(":")
     module = importlib.import_module(module_name)
     assert callable(getattr(module, function)), target

@@ -291,3 +291,35 @@ def test_a_response_file_is_read_only_once_findscu_has_moved_on() -> None:
     collector.close()
     assert read == [Path("rsp/rsp0001.dcm"), Path("rsp/rsp0002.dcm")]
     assert collector.statuses == [None]
+
+
+ECHOED_VALUES = [  # request identifiers as findscu/movescu echo them into their log
+    "I: (0008,1030) LO [*Connection refused*]                   #  20, 1 StudyDescription",
+    "I: (0010,0010) PN [Association Rejected^Reason: none]      #  34, 1 PatientName",
+    "I: (0008,103e) LO [Sending Find Request timeout DIMSE]     #  32, 1 SeriesDescription",
+    "I: (0010,4000) LT [Received Final Find Response (Failed: UnableToProcess)] # 54, 1 PatientComments",
+    "I: (0020,4000) LT [DIMSE Status : 0xc000 Completed Suboperations : 99] # 50, 1 ImageComments",
+]
+
+
+def _with_echoed_values(text: str) -> str:
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("I: # Used TransferSyntax"))
+    return "\n".join(lines[:at + 1] + ECHOED_VALUES + lines[at + 1:]) + "\n"
+
+
+def test_query_values_echoed_in_the_log_are_never_read_as_an_outcome() -> None:
+    rec = recording("findscu", "two-queries")
+    text = _with_echoed_values(rec.text)
+    assert "Connection refused" in text
+    assert outcome.association_error(text, rec.pacs, "findscu") is None
+    assert outcome.final_status(text).code == 0
+    assert outcome.suboperations(text) == outcome.SubOperations()
+    assert responses.group_responses(text) == responses.group_responses(rec.text)
+
+
+def test_echoed_values_do_not_change_a_move_outcome() -> None:
+    rec = recording("movescu", "success")
+    text = _with_echoed_values(rec.text)
+    assert outcome.raise_for_failure(text, 0, rec.pacs, "movescu", "C-MOVE").code == 0
+    assert outcome.suboperations(text).completed == 6

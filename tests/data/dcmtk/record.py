@@ -39,7 +39,8 @@ WRONG_CALLED_AET = "NOTORTHANC"
 
 def _portable(command: list[str]) -> list[str]:
     """The argv as recorded: the log config named relative to the repository, not this checkout."""
-    return [str(argv.LOG_CONFIG.relative_to(REPO)) if arg == str(argv.LOG_CONFIG) else arg for arg in command]
+    portable = str(argv.LOG_CONFIG.relative_to(argv.LOG_CONFIG.parents[2]))  # pypx/dcmtk/log.cfg
+    return [portable if arg == str(argv.LOG_CONFIG) else arg for arg in command]
 
 
 def record(tool: str, case: str, command: list[str], pacs: PacsSettings, prepare=None, scratch=()) -> Path:
