@@ -21,7 +21,8 @@ class Tls:
 
     key: Path
     cert: Path
-    ca: Path | None = None
+    ca: Path | None = None  # None only with verify=False
+    verify: bool = True
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,11 @@ def pacs_settings(args: argparse.Namespace, base: Basemount) -> PacsSettings:
     if getattr(args, "tls_key", None) or getattr(args, "tls_cert", None):
         if not (args.tls_key and args.tls_cert):
             raise ConfigError("DICOM TLS needs both --tls-key and --tls-cert")
-        tls = Tls(Path(args.tls_key), Path(args.tls_cert), Path(args.tls_ca) if args.tls_ca else None)
+        verify = not getattr(args, "tls_no_verify", False)
+        if verify and not args.tls_ca:
+            raise ConfigError("DICOM TLS needs --tls-ca to verify the PACS's certificate",
+                              "or --tls-no-verify, for tests only")
+        tls = Tls(Path(args.tls_key), Path(args.tls_cert), Path(args.tls_ca) if args.tls_ca else None, verify)
     return PacsSettings(
         aet=aet,
         aec=_ae_title(str(pick("aec")), "--aec"),

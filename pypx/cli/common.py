@@ -126,6 +126,8 @@ def add_pacs_options(parser: argparse.ArgumentParser, listener: bool = False) ->
     timeouts.add_argument("--tls-key", metavar="PEM", help="DICOM TLS: our private key")
     timeouts.add_argument("--tls-cert", metavar="PEM", help="DICOM TLS: our certificate")
     timeouts.add_argument("--tls-ca", metavar="PEM", help="DICOM TLS: CA to verify the peer")
+    timeouts.add_argument("--tls-no-verify", action="store_true",
+                          help="DICOM TLS: do not verify the peer's certificate (tests only)")
 
 
 def basemount(args: argparse.Namespace) -> Basemount:

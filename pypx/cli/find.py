@@ -6,7 +6,7 @@ import argparse
 import json
 
 from pypx.cli.common import Env, add_db_options, add_pacs_options, basemount, entry, make_parser, parse
-from pypx.dicom.query import Level, Query
+from pypx.dicom.query import Level, Query, level_of
 from pypx.dicom.results import to_dicom_json, to_pypx_json
 from pypx.do import add_chain_options, run_chain_cli
 from pypx.errors import ExitCode, UsageError
@@ -44,7 +44,13 @@ def query_from_args(args: argparse.Namespace) -> Query:
     returns = [t.strip() for t in (args.QueryReturnTags or "").split(",") if t.strip()]
     depths: dict[str, Level] = {"study": "STUDY", "series": "SERIES", "image": "IMAGE"}
     depth = depths["study" if args.StudyOnly else args.level]
-    return Query.build(filters, returns, depth, "patient" if args.PatientRoot else "study")
+    query = Query.build(filters, returns, depth, "patient" if args.PatientRoot else "study")
+    below = sorted(k for k, v in query.filters.items() if v and k != "Modality"
+                   and query.filters_below("STUDY") and level_of(k, "SERIES") in ("SERIES", "IMAGE"))
+    if depth == "STUDY" and below:
+        raise UsageError(f"--{below[0]} filters series, which a study-only query does not ask for",
+                         "drop --StudyOnly (a study is kept when one of its series matches)")
+    return query
 
 
 def add_query_options(parser: argparse.ArgumentParser) -> None:

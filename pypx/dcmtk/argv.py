@@ -36,7 +36,9 @@ def tls_args(tls: Tls | None) -> list[str]:
     if tls is None:
         return []
     args = ["+tls", str(tls.key), str(tls.cert)]
-    return args + (["+cf", str(tls.ca)] if tls.ca else ["-ic"])
+    if tls.ca:
+        args += ["+cf", str(tls.ca)]
+    return args if tls.verify else [*args, "-ic"]
 
 
 def _association(pacs: PacsSettings) -> list[str]:

@@ -136,7 +136,8 @@ def _dicom_json_value(keyword: str, value: str) -> dict[str, Any]:
     element: dict[str, Any] = {"vr": vr}
     if value == "":
         return element
-    parts = value.split("\\")
+    # backslash separates values, except in the text VRs where it is an ordinary character
+    parts = [value] if vr in ("LT", "ST", "UT", "UR") else value.split("\\")
     if vr == "PN":
         element["Value"] = [{"Alphabetic": p} for p in parts]
     elif vr in ("IS", "SL", "SS", "UL", "US"):

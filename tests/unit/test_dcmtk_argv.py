@@ -76,8 +76,8 @@ def test_tls_with_a_ca_verifies_the_peer() -> None:
     assert "-ic" not in args
 
 
-def test_tls_without_a_ca_ignores_the_peer_certificate() -> None:
-    args = argv.findscu(_with(tls=Tls(Path("key.pem"), Path("cert.pem"))), [Path("q.dcm")], Path("o"))
+def test_tls_ignores_the_peer_certificate_only_when_told_not_to_verify() -> None:
+    args = argv.findscu(_with(tls=Tls(Path("key.pem"), Path("cert.pem"), verify=False)), [Path("q.dcm")], Path("o"))
     assert args[args.index("+tls"):args.index("+tls") + 4] == ["+tls", "key.pem", "cert.pem", "-ic"]
 
 

@@ -151,6 +151,15 @@ def test_timeouts_come_from_the_flags(tmp_path: Path) -> None:
     assert pacs.timeouts == Timeouts(connect=2, acse=7, dimse=600)
 
 
+def test_tls_without_a_ca_is_refused_unless_verification_is_turned_off(tmp_path: Path) -> None:
+    common = ["--aec", "PACS", "--serverIP", "127.0.0.1", "--serverPort", "104"]
+    with pytest.raises(ConfigError, match="--tls-ca"):
+        pacs_settings(_args(*common, "--tls-key", "k.pem", "--tls-cert", "c.pem"), _base(tmp_path))
+    pacs = pacs_settings(_args(*common, "--tls-key", "k.pem", "--tls-cert", "c.pem", "--tls-no-verify"),
+                         _base(tmp_path))
+    assert pacs.tls is not None and not pacs.tls.verify and pacs.tls.ca is None
+
+
 def test_tls_needs_both_key_and_certificate(tmp_path: Path) -> None:
     common = ["--aec", "X", "--serverIP", "h", "--serverPort", "2762"]
     with pytest.raises(ConfigError, match="needs both --tls-key and --tls-cert"):
