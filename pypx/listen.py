@@ -95,10 +95,16 @@ class Listener:
         self._claim: Claim | None = None
         self._repacker = Repacker(base, templates)
         self._log_ended = threading.Event()
+        self._worker_done = False
 
     # -- life cycle ----------------------------------------------------------------------------
     def start(self) -> Listener:
-        """Check the port, file leftovers of an earlier run, start storescp and the repacking thread."""
+        """Check the port, file leftovers of an earlier run, start storescp and the repacking thread.
+
+        A Listener starts once; make a new one to listen again.
+        """
+        if self._process is not None:
+            raise LocalIOError(f"the receiver on port {self.port} was already started once")
         check_port_free(self.port)
         self.spool.mkdir(parents=True, exist_ok=True)
         self.leftovers = repack_spool(self.spool, self.base, self.templates)
@@ -198,7 +204,9 @@ class Listener:
         """Wait until every file known to be complete has been filed; the totals so far."""
         with self._changed:
             target = self._enqueued
-            self._changed.wait_for(lambda: self._processed >= target or not self._threads, timeout)
+            self._changed.wait_for(lambda: self._processed >= target or self._worker_done, timeout)
+            if self._processed < target and self._worker_done and self._error is None:
+                raise LocalIOError("the filing thread has stopped", "see the error logged above")
         self._raise_worker_error()
         return self.report
 
@@ -272,16 +280,23 @@ class Listener:
             log.debug("storescp: %s", line)
 
     def _next_batch(self) -> list[tuple[Path, str]] | None:
-        """Up to batch_size completed files, waiting at most batch_seconds after the first; None: stop."""
+        """Completed files to file together; None means stop.
+
+        Takes what is queued; while an association is open (more files are coming) it gathers for up
+        to batch_seconds, so a busy receiver files in large batches and an idle one without delay.
+        """
         first = self._queue.get()
         if first is None:
             return None
         batch = [first]
         deadline = time.monotonic() + self.batch_seconds
         while len(batch) < self.batch_size:
+            gather = self._in_association and time.monotonic() < deadline
             try:
-                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                item = self._queue.get(timeout=0.01) if gather else self._queue.get_nowait()
             except queue.Empty:
+                if gather:
+                    continue
                 break
             if item is None:
                 self._queue.put(None)  # seen again after this batch
@@ -290,16 +305,21 @@ class Listener:
         return batch
 
     def _work(self) -> None:
-        while (batch := self._next_batch()) is not None:
-            report = RepackReport()
-            try:
-                report = self._file(batch)
-            except (PxError, OSError) as err:  # claimed files stay in the claim, for the next start
-                log.error("cannot file %d received files: %s", len(batch), err)
-                self._error = err
+        try:
+            while (batch := self._next_batch()) is not None:
+                report = RepackReport()
+                try:
+                    report = self._file(batch)
+                except (PxError, OSError) as err:  # claimed files stay in the claim, for the next start
+                    log.error("cannot file %d received files: %s", len(batch), err)
+                    self._error = err
+                with self._changed:
+                    self._report += report
+                    self._processed += len(batch)
+                    self._changed.notify_all()
+        finally:  # also after a bug: drain() must not wait for a thread that is gone
             with self._changed:
-                self._report += report
-                self._processed += len(batch)
+                self._worker_done = True
                 self._changed.notify_all()
 
     def _file(self, batch: list[tuple[Path, str]]) -> RepackReport:

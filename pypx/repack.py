@@ -29,6 +29,7 @@ from pathlib import Path
 
 from pypx.dicom.header import HeaderError, read_tags
 from pypx.dicom.templates import DEFAULT, DERIVED, Templates
+from pypx.errors import LocalIOError
 from pypx.store.layout import Basemount
 from pypx.store.records import PATIENT_KEYS, SERIES_KEYS, STUDY_KEYS, Database, FiledInstance, QuarantinedFile
 
@@ -165,9 +166,14 @@ class Repacker:
                     continue
                 reason = str(err) if isinstance(err, HeaderError) else \
                     f"cannot file it: {err.strerror} ({err.filename})"
-                with contextlib.suppress(FileNotFoundError):
+                try:
                     quarantined.append(quarantine_file(source, self.base, reason, move,
                                                        tags.get("SeriesInstanceUID")))
+                except FileNotFoundError:
+                    log.warning("%s is gone (taken by another repacker?)", source)
+                except OSError as failure:
+                    raise LocalIOError(f"cannot quarantine {source} ({failure.strerror})",
+                                       "check free space and permissions under the BASEMOUNT") from None
                 continue
             sop, series_uid = tags["SOPInstanceUID"], tags["SeriesInstanceUID"]
             if series_uid not in held:

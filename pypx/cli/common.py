@@ -215,6 +215,8 @@ COMMANDS: dict[str, str] = {
     "px-smdb": "smdb",
     "px-sandbox": "sandbox",
     "pfstorage": "pfstorage",
+    "px-push": "push",
+    "px-register": "register",
 }
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from pypx.chris.config import add_cube_options, add_storage_options
 from pypx.cli.common import Env, add_db_options, add_pacs_options, basemount, entry, make_parser, parse
 from pypx.dicom.results import FindResult, ShapeError, from_pypx_json
 from pypx.do import add_chain_options, run_chain_cli
@@ -67,6 +68,8 @@ def run(argv: list[str], env: Env) -> int:
     parser.add_argument("--json", action="store_true", help="print the result JSON with the actions' output")
     parser.add_argument("--waitForUserTerminate", action="store_true", help=argparse.SUPPRESS)
     add_chain_options(parser)
+    add_storage_options(parser)  # for --then push
+    add_cube_options(parser)  # for --then register
     args = parse(parser, argv)
     then = args.then or args.actions
     if not then:

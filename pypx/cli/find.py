@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from pypx.chris.config import add_cube_options, add_storage_options
 from pypx.cli.common import Env, add_db_options, add_pacs_options, basemount, entry, make_parser, parse
 from pypx.dicom.query import Level, Query, level_of
 from pypx.dicom.results import to_dicom_json, to_pypx_json
@@ -82,6 +83,8 @@ def run(argv: list[str], env: Env) -> int:
     out.add_argument("--findscu", default="findscu", help="path of DCMTK findscu")
     out.add_argument("--waitForUserTerminate", action="store_true", help=argparse.SUPPRESS)
     add_chain_options(parser)
+    add_storage_options(parser)  # for --then push
+    add_cube_options(parser)  # for --then register
     args = parse(parser, argv)
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")

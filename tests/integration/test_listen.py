@@ -152,5 +152,17 @@ def test_px_listen_exits_cleanly_on_sigterm_while_idle(base: Basemount) -> None:
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0, stderr.decode()
-    assert json.loads(stdout) ["received"] == 0
+    assert json.loads(stdout)["received"] == 0
     check_port_free(port)  # storescp is gone too
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--port", "70000"], "out of range"),
+    (["--aet", "A-TITLE-FAR-TOO-LONG"], "not a valid AE title"),
+    (["--datadir", "/elsewhere"], "differs from"),
+])
+def test_px_listen_rejects_bad_settings_before_starting(base: Basemount, argv: list[str], message: str) -> None:
+    result = invoke(["px-listen", "--db", str(base.db), *argv])
+    assert result.exit_code == 2
+    assert message in result.stderr and result.stderr.count("\n") == 1
+    assert not base.incoming.exists()  # nothing was started
