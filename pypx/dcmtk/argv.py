@@ -115,7 +115,9 @@ def storescp(
     study after that many idle seconds, so the `--exec-on-eostudy` hook runs once per study (never a
     process per file). The hook is an argv that storescp itself runs through execl: #p is the study dir.
     """
-    args = [binary, "-v", "-aet", aet, "-ta", _seconds(acse_timeout),
+    # +xa: accept every transfer syntax DCMTK knows (JPEG, JPEG 2000, RLE, deflate ...), since PACS
+    # often hold compressed images and refuse to decompress them for a C-MOVE.
+    args = [binary, "-v", "+xa", "-aet", aet, "-ta", _seconds(acse_timeout),
             *(["-td", _seconds(dimse_timeout)] if dimse_timeout else []), *tls_args(tls),
             "-od", str(out_dir), "-fe", ".dcm", "--sort-on-study-uid", "st", "-uf"]
     if end_of_study_command:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -109,6 +111,17 @@ def run_streaming(argv: Sequence[str], on_line: Callable[[str], None], *,
     return Completed(tuple(argv), returncode, "", "\n".join(lines), seconds)
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when its parent dies, so a receiver never
+    outlives a killed px-listen/px-move and keeps the port. (Linux sends it when the *thread* that
+    started the child ends: receivers are started from the main thread.)"""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def spawn(argv: Sequence[str], *, log_path: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
     """Start a long-running DCMTK tool (a receiver) in its own session, output to `log_path`."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,7 +129,7 @@ def spawn(argv: Sequence[str], *, log_path: Path, cwd: Path | None = None) -> su
         with open(log_path, "ab") as sink:
             return subprocess.Popen(  # noqa: S603 - argv list, no shell
                 [resolve(argv[0]), *argv[1:]], stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, cwd=cwd,
-                env=child_env(), start_new_session=True,
+                env=child_env(), start_new_session=True, preexec_fn=_die_with_parent,  # noqa: PLW1509
             )
     except FileNotFoundError:
         raise ToolMissing(f"{argv[0]} is not installed", "install DCMTK: apt-get install dcmtk") from None
