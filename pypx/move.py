@@ -234,7 +234,7 @@ class Retriever:
                 last_count, last_change = count, time.monotonic()
             elif time.monotonic() - last_change > deadline_gap:
                 return count
-            time.sleep(0.05 if self.listener is not None else 0.2)
+            time.sleep(0.01 if self.listener is not None else 0.2)
             if self.listener is not None:
                 self.listener.drain()
 

@@ -90,6 +90,7 @@ class SeriesBar:
     """Series done out of all, on a terminal (stderr); a null object otherwise."""
 
     def __init__(self, env: Env, total: int, label: str) -> None:
+        self._env = env
         self._progress: Progress | None = None
         if env.stderr_isatty and not env.no_color and total:
             self._progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -110,13 +111,20 @@ class SeriesBar:
         if self._progress:
             self._progress.advance(self._task)
 
+    def line(self, text: str) -> None:
+        """A result line on stdout; above the bar when both share the terminal (the bar would garble it)."""
+        if self._progress and self._env.stdout_isatty:
+            self._progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:
+            self._env.out(text)
 
-def reporter(env: Env, verbosity: int, bar: SeriesBar, line: Callable[[Any], str]) -> Callable[[Any], None]:
+
+def reporter(verbosity: int, bar: SeriesBar, line: Callable[[Any], str]) -> Callable[[Any], None]:
     """After each series: a line on stdout (at verbosity >= 1) and the bar one step on."""
 
     def done(result: Any) -> None:
         if verbosity:
-            env.out(line(result))
+            bar.line(line(result))
         bar.advance()
 
     return done
@@ -147,7 +155,7 @@ def run(argv: list[str], env: Env) -> int:
         refs = selected_series(args, env, base, query_allowed=False)
         with SeriesBar(env, len(refs), "C-STORE") as bar:
             report = push_to_dicom(refs, base, node, options, args.storescu,
-                                   reporter(env, 0 if args.json else args.verbosity, bar, series_line))
+                                   reporter(0 if args.json else args.verbosity, bar, series_line))
     else:
         settings = storage_settings_from_args(args, base, env.environ)
         refs = selected_series(args, env, base)
@@ -155,7 +163,7 @@ def run(argv: list[str], env: Env) -> int:
         try:
             with SeriesBar(env, len(refs), "push") as bar:
                 report = push_to_storage(refs, base, storage, options,
-                                         reporter(env, 0 if args.json else args.verbosity, bar, series_line))
+                                         reporter(0 if args.json else args.verbosity, bar, series_line))
         finally:
             storage.close()
     if args.json:

@@ -12,7 +12,6 @@ from pypx.chris.cube import open_cube
 from pypx.chris.storage import open_storage
 from pypx.cli.common import Env, add_db_options, add_pacs_options, basemount, entry, make_parser, parse
 from pypx.cli.push import SeriesBar, add_selection_options, reporter, selected_series
-from pypx.errors import UsageError
 from pypx.push import options_from, push_to_storage, series_line
 from pypx.register import register, registration_line
 
@@ -43,9 +42,9 @@ def run(argv: list[str], env: Env) -> int:
     args = parse(parser, argv)
     base = basemount(args)
     settings = cube_settings_from_args(args, base, env.environ)
-    if args.pacs_name and not args.push:
-        raise UsageError("--swiftServicesPACS is used by --push only",
-                         "a pushed series is registered under the PACS name it was pushed with")
+    if args.pacs_name and not args.push:  # pypx 3 scripts pass it; the push record already holds the name
+        env.err(f"{PROG}: warning: --swiftServicesPACS is ignored without --push: each series is registered "
+                "under the PACS name it was pushed with")
     storage_settings = storage_settings_from_args(args, base, env.environ) if args.push else None
     refs = selected_series(args, env, base)
     lines = 0 if args.json else args.verbosity
@@ -55,13 +54,13 @@ def run(argv: list[str], env: Env) -> int:
         try:
             with SeriesBar(env, len(refs), "push") as bar:
                 pushed = push_to_storage(refs, base, storage, options_from(args, args.PACS or ""),
-                                         reporter(env, lines, bar, series_line))
+                                         reporter(lines, bar, series_line))
         finally:
             storage.close()
     cube = open_cube(settings)
     try:
         with SeriesBar(env, len(refs), "register") as bar:
-            report = register(refs, base, cube, reporter(env, lines, bar, registration_line))
+            report = register(refs, base, cube, reporter(lines, bar, registration_line))
     finally:
         cube.close()
     if args.json:

@@ -157,3 +157,13 @@ def test_an_unreachable_cube_is_exit_3(run_cli, fs_case: StorageCase, sandbox_pa
     assert result.exit_code == ExitCode.UNREACHABLE
     assert result.stderr.count("\n") == 1 and "connection refused" in result.stderr
     assert PASSWORD not in result.stderr
+
+
+def test_pypx3s_pacs_name_flag_is_ignored_with_a_warning(run_cli, fs_case: StorageCase, sandbox_pacs: SandboxPacs,
+                                                         cube_standin: Callable[..., CubeStandin]) -> None:
+    got = pushed_study(run_cli, fs_case, sandbox_pacs)
+    standin = standin_for(cube_standin, "v6", fs_case)
+    result = register(run_cli, got, cube_entry(got, standin), "--swiftServicesPACS", "OTHER")
+    assert result.exit_code == 0, result.stderr
+    assert "warning: --swiftServicesPACS is ignored without --push" in result.stderr
+    assert {pacs for pacs, _ in standin.series} == {"sandbox"}
