@@ -59,6 +59,9 @@ demo() {
   step px-status --reportDataFile "$dir/found.json"
   step px-report --reportDataFile "$dir/found.json" --printReport csv --csvPrintHeaders
   step px-move --PACS sandbox --reportDataFile "$dir/found.json"   # again: nothing to fetch
+  step px-smdb service set storage demo storagetype=fs "storepath=$dir/chris-storage"
+  step px-push --storage demo --reportDataFile "$dir/found.json"
+  step px-status --reportDataFile "$dir/found.json"
   echo; echo "repacked tree under $dir/data:"; find "$dir/data" -maxdepth 3 -type d | sed "s|^$dir/data||" | sort
   step px-sandbox down
   trap - EXIT
