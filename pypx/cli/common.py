@@ -164,6 +164,13 @@ def run_cli(prog: str, main: Main, argv: Sequence[str], env: Env | None = None) 
     except BrokenPipeError:
         # the reader of our stdout went away (e.g. `| head`): not an error worth a traceback
         return int(ExitCode.OK)
+    except OSError as err:
+        # disk full, permissions, a vanished mount: local trouble the user can act on, not a bug
+        if debug:
+            raise
+        where = f" ({err.filename})" if err.filename else ""
+        env.err(f"{prog}: {err.strerror or err}{where}: check free space and permissions")
+        return int(ExitCode.LOCAL_IO)
 
 
 def _raise_interrupted(signum: int, frame: FrameType | None) -> None:

@@ -128,3 +128,15 @@ def test_no_color_is_read_from_the_injected_environment() -> None:
     assert Env(stdout=io.StringIO(), environ={"NO_COLOR": "1"}).no_color
     assert not Env(stdout=io.StringIO(), environ={}).no_color
     assert Env(stdout=io.StringIO()).stdout_isatty is False
+
+
+def test_a_local_os_error_is_one_line_with_the_local_io_code() -> None:
+    from pypx.cli.common import Env, run_cli
+
+    def main(argv: list[str], env: Env) -> int:
+        raise OSError(28, "No space left on device", "/data/x.dcm")
+
+    out, err = io.StringIO(), io.StringIO()
+    code = run_cli("px-test", main, [], Env(stdout=out, stderr=err))
+    assert code == 7
+    assert err.getvalue() == ("px-test: No space left on device (/data/x.dcm): check free space and permissions\n")
