@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from pypx.chris.config import add_cube_options, add_storage_options
 from pypx.cli.common import Env, add_db_options, add_pacs_options, basemount, entry, make_parser, parse
-from pypx.dicom.results import FindResult, ShapeError, from_pypx_json
+from pypx.cli.select import load_find_json
 from pypx.do import add_chain_options, run_chain_cli
 from pypx.errors import ConfigError, UsageError
 from pypx.settings import PacsSettings, pacs_settings
@@ -20,30 +19,6 @@ EPILOG = """examples:
   px-do --reportDataFile found.json --then retrieve,status
   px-find --PACS sandbox --StudyDate 20150101- --json | px-do --then status --json
 """
-
-
-def load_find_json(args: argparse.Namespace, env: Env) -> tuple[dict[str, Any], FindResult]:
-    if args.reportDataFile:
-        try:
-            with open(args.reportDataFile, encoding="utf-8") as handle:
-                text = handle.read()
-        except OSError as err:
-            raise UsageError(f"cannot read {args.reportDataFile} ({err.strerror})") from None
-    elif args.reportData:
-        text = args.reportData
-    else:
-        text = env.stdin.read()
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise UsageError(f"the input is not JSON ({err.msg}, line {err.lineno})",
-                         "give px-find --json output on stdin or with --reportDataFile") from None
-    if not isinstance(raw, dict):
-        raise UsageError("the input is not a px-find result (not a JSON object)")
-    try:
-        return raw, from_pypx_json(raw)
-    except ShapeError as err:
-        raise UsageError(f"the input is not a px-find result: {err}") from None
 
 
 def _pacs(args: argparse.Namespace, saved: dict[str, Any], env: Env) -> PacsSettings | None:

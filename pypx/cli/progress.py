@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -53,3 +53,47 @@ class SeriesProgress:
             self._done[plan.uid] = held
             self._progress.update(self._tasks[plan.uid], completed=held)
             self._progress.update(self._overall, completed=sum(self._done.values()))
+
+
+class SeriesBar:
+    """Series done out of all, on a terminal (stderr); a null object otherwise."""
+
+    def __init__(self, env: Env, total: int, label: str) -> None:
+        self._env = env
+        self._progress: Progress | None = None
+        if env.stderr_isatty and not env.no_color and total:
+            self._progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                      console=Console(file=env.stderr), transient=True)
+            self._task = self._progress.add_task(label, total=total)
+
+    def __enter__(self) -> SeriesBar:
+        if self._progress:
+            self._progress.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if self._progress:
+            self._progress.stop()
+
+    def advance(self, *_: Any) -> None:
+        if self._progress:
+            self._progress.advance(self._task)
+
+    def line(self, text: str) -> None:
+        """A result line on stdout; above the bar when both share the terminal (the bar would garble it)."""
+        if self._progress and self._env.stdout_isatty:
+            self._progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:
+            self._env.out(text)
+
+
+def reporter(verbosity: int, bar: SeriesBar, line: Callable[[Any], str]) -> Callable[[Any], None]:
+    """After each series: a line on stdout (at verbosity >= 1) and the bar one step on."""
+
+    def done(result: Any) -> None:
+        if verbosity:
+            bar.line(line(result))
+        bar.advance()
+
+    return done

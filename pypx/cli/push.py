@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
-from typing import Any
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pypx.chris.config import add_storage_options, storage_settings_from_args
 from pypx.chris.storage import open_storage
 from pypx.cli.common import Env, add_db_options, add_pacs_options, basemount, entry, make_parser, parse
-from pypx.cli.do import load_find_json
-from pypx.cli.find import FILTER_FLAGS, add_query_options, query_from_args
+from pypx.cli.progress import SeriesBar, reporter
 from pypx.cli.repack import add_template_options
-from pypx.errors import UsageError
-from pypx.find import find
+from pypx.cli.select import add_selection_options, select, split
 from pypx.push import (
     SeriesRef,
     options_from,
@@ -51,83 +43,14 @@ or UIDs, not by a query.
 exit codes: 0 every series pushed, 6 some skipped or not wholly stored, 3 storage or node unreachable,
 4 node rejected the association, 2 bad flags or settings; others as every verb.
 """
-UID_FLAGS = ("StudyInstanceUID", "SeriesInstanceUID")
-
-
-def add_selection_options(parser: argparse.ArgumentParser) -> None:
-    add_query_options(parser)
-    group = parser.add_argument_group("other ways to choose series")
-    group.add_argument("--reportDataFile", metavar="FILE", help="a saved px-find JSON ('-' for stdin)")
-    group.add_argument("--reportData", metavar="JSON", help="a px-find JSON as a string")
-    group.add_argument("-p", "--xcrdir", metavar="DIR", help="one folder of repacked files of one series")
-    group.add_argument("--parseAllFilesWithSubStr", metavar="S1,S2", help="with --xcrdir: only names holding one")
-
-
-def _split(value: str | None, separator: str = "\\") -> list[str]:
-    return [v for v in (value or "").split(separator) if v]
-
-
 def selected_series(args: argparse.Namespace, env: Env, base: Basemount, query_allowed: bool = True) -> list[SeriesRef]:
     """The series chosen by --xcrdir, a saved find result, query flags (the PACS is asked) or UIDs alone."""
     if args.xcrdir:
-        return [series_of_folder(Path(args.xcrdir), _split(args.parseAllFilesWithSubStr, ","))]
-    if args.reportDataFile or args.reportData:
-        if args.reportDataFile == "-":
-            args.reportDataFile = None
-        return series_of_result(load_find_json(args, env)[1])
-    query_flags = [f for f in FILTER_FLAGS if getattr(args, f) not in (None, "") and f not in UID_FLAGS]
-    if query_flags or args.key:
-        if not query_allowed:
-            raise UsageError("with --to-dicom the PACS flags name the destination, so no PACS can be queried",
-                             "choose series with --reportDataFile or --StudyInstanceUID/--SeriesInstanceUID")
-        return series_of_result(find(pacs_settings(args, base), query_from_args(args)))
-    if args.StudyInstanceUID or args.SeriesInstanceUID:
-        return series_of_uids(Database(base), _split(args.StudyInstanceUID), _split(args.SeriesInstanceUID))
-    raise UsageError("nothing chosen", "give query flags, --reportDataFile, a study/series UID or --xcrdir")
-
-
-class SeriesBar:
-    """Series done out of all, on a terminal (stderr); a null object otherwise."""
-
-    def __init__(self, env: Env, total: int, label: str) -> None:
-        self._env = env
-        self._progress: Progress | None = None
-        if env.stderr_isatty and not env.no_color and total:
-            self._progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                      console=Console(file=env.stderr), transient=True)
-            self._task = self._progress.add_task(label, total=total)
-
-    def __enter__(self) -> SeriesBar:
-        if self._progress:
-            self._progress.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
-        if self._progress:
-            self._progress.stop()
-
-    def advance(self, *_: Any) -> None:
-        if self._progress:
-            self._progress.advance(self._task)
-
-    def line(self, text: str) -> None:
-        """A result line on stdout; above the bar when both share the terminal (the bar would garble it)."""
-        if self._progress and self._env.stdout_isatty:
-            self._progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
-        else:
-            self._env.out(text)
-
-
-def reporter(verbosity: int, bar: SeriesBar, line: Callable[[Any], str]) -> Callable[[Any], None]:
-    """After each series: a line on stdout (at verbosity >= 1) and the bar one step on."""
-
-    def done(result: Any) -> None:
-        if verbosity:
-            bar.line(line(result))
-        bar.advance()
-
-    return done
+        return [series_of_folder(Path(args.xcrdir), split(args.parseAllFilesWithSubStr, ","))]
+    chosen = select(args, env, base, query_allowed=query_allowed)
+    if chosen.result is not None:
+        return series_of_result(chosen.result)
+    return series_of_uids(Database(base), list(chosen.study_uids), list(chosen.series_uids))
 
 
 def run(argv: list[str], env: Env) -> int:
@@ -135,7 +58,7 @@ def run(argv: list[str], env: Env) -> int:
     parser.epilog = EPILOG
     add_pacs_options(parser)
     add_db_options(parser)
-    add_selection_options(parser)
+    add_selection_options(parser, folder=True)
     add_storage_options(parser)
     group = parser.add_argument_group("push")
     group.add_argument("--swiftServicesPACS", "--pacs-name", dest="pacs_name", metavar="NAME",

@@ -11,7 +11,9 @@ from pypx.chris.config import (
 from pypx.chris.cube import open_cube
 from pypx.chris.storage import open_storage
 from pypx.cli.common import Env, add_db_options, add_pacs_options, basemount, entry, make_parser, parse
-from pypx.cli.push import SeriesBar, add_selection_options, reporter, selected_series
+from pypx.cli.progress import SeriesBar, reporter
+from pypx.cli.push import selected_series
+from pypx.cli.select import add_selection_options
 from pypx.push import options_from, push_to_storage, series_line
 from pypx.register import register, registration_line
 
@@ -31,7 +33,7 @@ def run(argv: list[str], env: Env) -> int:
     parser.epilog = EPILOG
     add_pacs_options(parser)
     add_db_options(parser)
-    add_selection_options(parser)
+    add_selection_options(parser, folder=True)
     add_cube_options(parser)
     group = parser.add_argument_group("push first (with the storage flags)")
     group.add_argument("--push", action="store_true", help="push the series to storage before registering them")

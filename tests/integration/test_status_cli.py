@@ -63,7 +63,7 @@ def test_status_of_series_uids_alone_reads_only_the_database(run_cli, sandbox_pa
 def test_nothing_to_report_on_is_a_usage_error(run_cli, fresh_base) -> None:
     result = run_cli("px-status", "--db", str(fresh_base.db))
     assert result.exit_code == ExitCode.USAGE
-    assert "nothing to report on" in result.stderr
+    assert "nothing chosen" in result.stderr
 
 
 def test_status_of_an_unreachable_pacs_is_exit_3(run_cli, fresh_base) -> None:
