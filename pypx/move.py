@@ -9,6 +9,7 @@ the retrieve) or, for C-GET, straight from getscu's output folder; both go throu
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import socket
@@ -24,7 +25,7 @@ from typing import Any, Literal
 from pypx.dcmtk import argv, outcome, runner
 from pypx.dcmtk.status import Category
 from pypx.dicom.results import FindResult, Match, StudyResult
-from pypx.errors import PxError, UsageError
+from pypx.errors import AssociationRejected, LocalIOError, NetworkError, PxError, UsageError
 from pypx.settings import PacsSettings
 from pypx.store.layout import Basemount
 from pypx.store.records import Database, RetrieveAttempt, SeriesRequest
@@ -71,7 +72,7 @@ class SeriesOutcome:
     held_before: int
     held_after: int
     fetched: int | None
-    state: str  # complete, partial, failed, skipped
+    state: str  # complete, partial, failed, skipped, untried (the retrieve stopped before it)
     completed: int = 0
     failed: int = 0
     warning: int = 0
@@ -82,14 +83,21 @@ class SeriesOutcome:
 class RetrieveReport:
     series: list[SeriesOutcome] = field(default_factory=list)
     seconds: float = 0.0
+    # the error that stopped the retrieve (the PACS or the receiver gone, ...) or that every series met
+    error: PxError | None = None
 
     @property
     def ok(self) -> bool:
-        return all(s.state in ("complete", "skipped") for s in self.series)
+        return self.error is None and all(s.state in ("complete", "skipped") for s in self.series)
 
     def to_json(self) -> dict[str, Any]:
-        return {"status": "success" if self.ok else "incomplete", "seconds": round(self.seconds, 3),
-                "series": [asdict(s) for s in self.series]}
+        report = {"status": "success" if self.ok else "incomplete", "seconds": round(self.seconds, 3),
+                  "series": [asdict(s) for s in self.series]}
+        return report | ({"error": str(self.error)} if self.error is not None else {})
+
+
+# Errors that every later request would meet too: the retrieve stops instead of trying each series.
+ENDS_THE_RUN = (NetworkError, AssociationRejected, LocalIOError)
 
 
 def parse_delay(delay: str | None) -> Callable[[int], float]:
@@ -195,6 +203,8 @@ class Retriever:
         self.feedback = feedback or (lambda line: None)
         self.listener: Any = None
         self._lock = threading.Lock()
+        self._stopped_by: PxError | None = None
+        self._errors: dict[str, PxError] = {}  # series UID -> the error its retrieve met
 
     # -- receiver ------------------------------------------------------------------------------
     def _start_receiver(self) -> None:
@@ -238,6 +248,63 @@ class Retriever:
             if self.listener is not None:
                 self.listener.drain()
 
+    def _held_after_failure(self, plan_: SeriesPlan) -> int:
+        """What did arrive before a failure: let the receiver file what it holds, then count."""
+        if self.listener is not None:
+            with contextlib.suppress(PxError):
+                self.listener.drain(timeout=5)
+        elif self.options.method == "move":  # a standing receiver may still be filing the last files
+            quiet, count = time.monotonic(), -1
+            while time.monotonic() - quiet < 0.5:
+                now = len(self.db.held_instances(plan_.uid))
+                if now != count:
+                    count, quiet = now, time.monotonic()
+                time.sleep(0.05)
+        return len(self.db.held_instances(plan_.uid))
+
+    def _receiver_gone(self, grace: float = 0.0) -> LocalIOError | None:
+        """The error to report when the receiver started for this retrieve has died (None if it runs).
+
+        A killed storescp drops its connection before its listening socket closes and before it can be
+        reaped, so the PACS may report the failure while storescp still looks alive: `grace` seconds
+        are given to its log to end (used after a failure while files were arriving).
+        """
+        if self.listener is None:
+            return None
+        alive = self.listener.running and not _port_free(self.listener.port)
+        if alive and (not grace or self.listener.wait(grace)):
+            return None
+        self.listener.wait(2)  # its log ends as it exits
+        code = self.listener.returncode
+        last = next((line for line in reversed(self.listener.last_lines()) if line.startswith(("E:", "F:"))), "")
+        return LocalIOError(f"the receiver on port {self.listener.port} stopped during the retrieve "
+                            f"(storescp {'exit ' + str(code) if code is not None else 'exited'}"
+                            f"{': ' + last[3:] if last else ''})",
+                            "run px-move again: what arrived is kept and only the rest is fetched")
+
+    def _failed(self, plans: Sequence[SeriesPlan], err: PxError, received_before: int = 0) -> PxError:
+        """Record the error of a request; an error every later request would meet stops the run."""
+        # the PACS reports the receiver's death as its own failure (e.g. 0xC000): say what happened
+        err = self._receiver_gone(self._grace(received_before)) or err
+        with self._lock:
+            for plan_ in plans:
+                self._errors[plan_.uid] = err
+            if isinstance(err, ENDS_THE_RUN) and self._stopped_by is None:
+                self._stopped_by = err
+        return err
+
+    def _received(self) -> int:
+        return int(self.listener.received) if self.listener is not None else 0
+
+    def _grace(self, received_before: int) -> float:
+        """Time to tell a dead receiver from a live one: only needed when files were arriving."""
+        return 1.0 if self._received() > received_before else 0.0
+
+    def _untried(self, plan_: SeriesPlan) -> SeriesOutcome:
+        assert self._stopped_by is not None
+        return SeriesOutcome(plan_.uid, plan_.study.uid, plan_.series.get("SeriesDescription"), plan_.expected,
+                             plan_.held, plan_.held, None, "untried", message=f"not tried: {self._stopped_by}")
+
     # -- one series ----------------------------------------------------------------------------
     def _request(self, plan_: SeriesPlan) -> None:
         tags = {**plan_.study.study.tags, **plan_.series.tags}
@@ -251,19 +318,28 @@ class Retriever:
         keys = keys or _keys(plan_, sop_uids)
         wall = 600 + (plan_.expected or 1000) * 2
         if self.options.method == "get":
+            from pypx.repack import repack_spool
+
             with tempfile.TemporaryDirectory(prefix="get-", dir=self._spool()) as folder:
                 command = argv.getscu(self.pacs, keys, Path(folder), binary=self.options.getscu)
-                done = runner.run(command, wall_timeout=wall)
+                try:
+                    done = runner.run(command, wall_timeout=wall)
+                finally:  # what arrived before a failure is filed, not thrown away with the folder
+                    repack_spool(Path(folder), self.base)
                 status = outcome.raise_for_failure(done.stderr + done.stdout, done.returncode, self.pacs,
                                                    "getscu", f"C-GET of series {plan_.uid}")
-                from pypx.repack import repack_spool
-
-                repack_spool(Path(folder), self.base)
         else:
             command = argv.movescu(self.pacs, keys, self.pacs.aet_listener, binary=self.options.movescu)
             done = runner.run(command, wall_timeout=wall)
             status = outcome.raise_for_failure(done.stderr + done.stdout, done.returncode, self.pacs,
                                                "movescu", f"C-MOVE of series {plan_.uid}")
+        if status.category is Category.PENDING:
+            # the association ended after a pending response, without the final one (e.g. "DUL network
+            # closed"): the PACS went away in the middle of the transfer
+            what = "C-GET" if self.options.method == "get" else "C-MOVE"
+            raise NetworkError(f"{self.pacs.host}:{self.pacs.port} stopped answering during the {what} of series "
+                               f"{plan_.uid} (no final response)",
+                               "check that the PACS is running; a re-run fetches only what is missing")
         counts = outcome.suboperations(done.stderr + done.stdout)
         if status.category is Category.WARNING and not counts.failed:
             log.warning("series %s: %s", plan_.uid, status.meaning)
@@ -275,6 +351,8 @@ class Retriever:
             self.progress(plan_, plan_.held)
             return SeriesOutcome(plan_.uid, plan_.study.uid, description, plan_.expected, plan_.held, plan_.held,
                                  0, "skipped", message="already complete")
+        if self._stopped_by is not None:
+            return self._untried(plan_)
         self._request(plan_)
         started = time.monotonic()
         completed = failed = warning = 0
@@ -282,11 +360,15 @@ class Retriever:
         batches: list[list[str] | None] = [None]
         if plan_.missing is not None:
             batches = [plan_.missing[i:i + UID_BATCH] for i in range(0, len(plan_.missing), UID_BATCH)] or [None]
+        received_before = self._received()
         try:
             for batch in batches:
                 counts = self._send(plan_, batch)
                 completed, failed, warning = (completed + counts.completed, failed + counts.failed,
                                               warning + counts.warning)
+            # the PACS may count the receiver's death as failed sub-operations only
+            if gone := self._receiver_gone(self._grace(received_before) if failed else 0.0):
+                raise gone
             # the sub-operation counts say how many files are on their way; without them, the C-FIND's
             reported = completed + failed + warning
             if reported:
@@ -295,8 +377,8 @@ class Retriever:
                 target = plan_.expected if plan_.expected is not None else plan_.held
             held_after = self._settle(plan_, target)
         except PxError as err:
-            message = str(err)
-            held_after = len(self.db.held_instances(plan_.uid))
+            message = str(self._failed([plan_], err, received_before))
+            held_after = self._held_after_failure(plan_)
         expected = plan_.expected
         if expected is not None and held_after >= expected:
             state = "complete"
@@ -316,17 +398,29 @@ class Retriever:
     def retrieve_study(self, plans: Sequence[SeriesPlan]) -> list[SeriesOutcome]:
         """One C-MOVE/C-GET at STUDY level, then each series settled and recorded on its own."""
         first = plans[0]
+        if self._stopped_by is not None:
+            return [self._untried(plan_) for plan_ in plans]
         for plan_ in plans:
             self._request(plan_)
         started = time.monotonic()
         message = ""
+        received_before = self._received()
         try:
             counts = self._send(first, None, ["QueryRetrieveLevel=STUDY", f"StudyInstanceUID={first.study.uid}"])
+            if gone := self._receiver_gone(self._grace(received_before) if counts.failed else 0.0):
+                raise gone
         except PxError as err:
-            counts, message = outcome.SubOperations(), str(err)
+            counts, message = outcome.SubOperations(), str(self._failed(plans, err, received_before))
         outcomes = []
         for plan_ in plans:
-            held_after = self._settle(plan_, plan_.expected or 0) if not message else plan_.held
+            if message:
+                held_after = self._held_after_failure(plan_)
+            else:
+                try:
+                    held_after = self._settle(plan_, plan_.expected or 0)
+                except PxError as err:
+                    message = str(self._failed(plans, err))
+                    held_after = self._held_after_failure(plan_)
             complete = plan_.expected is not None and held_after >= plan_.expected
             state = "complete" if complete else "failed" if held_after == 0 else "partial"
             self.db.record_attempt(plan_.uid, RetrieveAttempt(
@@ -378,7 +472,7 @@ class Retriever:
                     for index, unit in enumerate(units):
                         futures.append(pool.submit(self._retrieve_unit, unit))
                         wait = pause(sum(p.expected or 0 for p in unit[1]))
-                        if wait and index < len(units) - 1:
+                        if wait and index < len(units) - 1 and self._stopped_by is None:
                             time.sleep(wait)
                     for future in futures:
                         for result in future.result():
@@ -386,10 +480,20 @@ class Retriever:
                             self.feedback(_line(result))
             finally:
                 self._stop_receiver()
+        report.error = self._stopped_by or _common_error(self._errors, report)
         report.seconds = time.monotonic() - started
         order = {p.uid: i for i, p in enumerate(plans)}
         report.series.sort(key=lambda s: order.get(s.series_uid, math.inf))
         return report
+
+
+def _common_error(errors: dict[str, PxError], report: RetrieveReport) -> PxError | None:
+    """The error every series that was tried met, with nothing received (e.g. a PACS refusing every
+    C-MOVE because it does not know the destination): the retrieve as a whole failed with it."""
+    tried = [s for s in report.series if s.state != "skipped"]
+    if tried and all(s.series_uid in errors and s.held_after == s.held_before for s in tried):
+        return errors[tried[0].series_uid]
+    return None
 
 
 def _line(result: SeriesOutcome) -> str:
@@ -413,10 +517,11 @@ def retrieve_action(result: FindResult, context: Any) -> Any:
         receiver=context.option("retrieve", "receiver", "auto"), wait=float(context.option("retrieve", "wait", 30)))
     context.feedback("[ retrieve ]")
     report = retrieve(result, context.pacs, context.base, options, feedback=context.feedback)
-    code = ExitCode.OK if report.ok else ExitCode.PARTIAL
+    code = report.error.exit_code if report.error else ExitCode.OK if report.ok else ExitCode.PARTIAL
     done = sum(s.state in ("complete", "skipped") for s in report.series)
+    text = f"retrieve: {done}/{len(report.series)} series complete in {report.seconds:.1f} s"
     return ActionOutcome("retrieve", int(code), report.to_json(),
-                         f"retrieve: {done}/{len(report.series)} series complete in {report.seconds:.1f} s")
+                         text + (f"\nretrieve: {report.error}" if report.error else ""))
 
 
 def retrieve(result: FindResult, pacs: PacsSettings, base: Basemount, options: RetrieveOptions,

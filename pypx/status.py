@@ -49,6 +49,19 @@ class StudyStatus:
         return study_state([s.state for s in self.series])
 
 
+class Statuses(list[StudyStatus]):
+    """The studies' statuses, plus the BASEMOUNT's quarantined files whose series is unknown (a file too
+    broken to read, e.g. truncated): no series can count them, so the report shows them on their own."""
+
+    quarantined_unfiled: int = 0
+
+
+def _with_unfiled(studies: list[StudyStatus], db: Database) -> Statuses:
+    found = Statuses(studies)
+    found.quarantined_unfiled = len(db.unfiled_quarantine().get("files", []))
+    return found
+
+
 def _int(value: Any) -> int | None:
     try:
         return int(str(value).strip())
@@ -116,7 +129,7 @@ def _series_status(state: SeriesState, expected_hint: int | None, pending: int, 
     )
 
 
-def status_of_result(result: FindResult, db: Database, pending: dict[str, int] | None = None) -> list[StudyStatus]:
+def status_of_result(result: FindResult, db: Database, pending: dict[str, int] | None = None) -> Statuses:
     """Status of every series of a find result (its NumberOfSeriesRelatedInstances is the expectation)."""
     pending = pending or {}
     studies = []
@@ -128,10 +141,10 @@ def status_of_result(result: FindResult, db: Database, pending: dict[str, int] |
         )
         studies.append(StudyStatus(study.uid, study.study.get("PatientID"), study.study.get("PatientName"),
                                    study.study.get("StudyDescription"), study.study.get("StudyDate"), series))
-    return studies
+    return _with_unfiled(studies, db)
 
 
-def status_of_uids(db: Database, study_uids: Iterable[str] = (), series_uids: Iterable[str] = ()) -> list[StudyStatus]:
+def status_of_uids(db: Database, study_uids: Iterable[str] = (), series_uids: Iterable[str] = ()) -> Statuses:
     """Status from the database alone: every series recorded for the studies, or the named series."""
     wanted: dict[str, list[str]] = {}
     for study_uid in study_uids:
@@ -149,7 +162,7 @@ def status_of_uids(db: Database, study_uids: Iterable[str] = (), series_uids: It
         series = tuple(_series_status(db.series(uid), None, 0, study_uid, {}) for uid in uids)
         studies.append(StudyStatus(study_uid, str(record.get("PatientID", "")), str(patient.get("PatientName", "")),
                                    str(record.get("StudyDescription", "")), str(record.get("StudyDate", "")), series))
-    return studies
+    return _with_unfiled(studies, db)
 
 
 def exit_code(studies: Sequence[StudyStatus]) -> int:
@@ -162,6 +175,9 @@ def to_json(studies: Sequence[StudyStatus]) -> dict[str, Any]:
     series = [s for study in studies for s in study.series]
     totals = {key: sum(getattr(s, key) or 0 for s in series)
               for key in ("expected", "received", "repacked", "quarantined")}
+    unfiled = getattr(studies, "quarantined_unfiled", 0)
+    if unfiled:  # only when there are some, so the usual shape stays as it was
+        totals["quarantined_unfiled"] = unfiled
     return {
         "status": "complete" if exit_code(studies) == 0 else "incomplete",
         "totals": totals | {"series": len(series), "complete": sum(s.state == "complete" for s in series)},
@@ -186,6 +202,10 @@ def render_text(studies: Sequence[StudyStatus]) -> str:
                 extra += f"  registered {'yes' if s.registered else 'no'}"
             lines.append(f"  {s.state:9} {s.repacked:>5}/{expected:<5} {s.modality:3} {s.number:>4} "
                          f"{s.description}{extra}  {s.series_uid}")
+    unfiled = getattr(studies, "quarantined_unfiled", 0)
+    if unfiled and lines:
+        lines.append(f"quarantined {unfiled} file{'s' if unfiled > 1 else ''} of no known series "
+                     "(see quarantine/ in the BASEMOUNT)")
     return "\n".join(lines) + ("\n" if lines else "")
 
 

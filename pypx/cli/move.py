@@ -24,7 +24,10 @@ port is free, and otherwise relies on a running px-listen; ondemand / standing f
 (--method get) needs no receiver and no move destination on the PACS.
 
 Series already complete locally are skipped (--force fetches again); partial ones fetch only what is missing.
-exit codes: 0 all complete, 6 some series partial or failed; others as every verb.
+exit codes: 0 all complete, 6 some series partial or failed. An error that every further request would meet
+(PACS unreachable, association rejected, the receiver or the disk failing) stops the retrieve, and an error
+that every series met (e.g. the PACS does not know the move destination) ends it too: the exit code is then
+that error's (3, 4, 5, 7), after the report of what did arrive.
 """
 
 
@@ -79,6 +82,8 @@ def run(argv: list[str], env: Env) -> int:
         done = sum(s.state in ("complete", "skipped") for s in report.series)
         images = sum(s.held_after - s.held_before for s in report.series)
         env.out(f"{done}/{len(report.series)} series complete; {images} new instances in {report.seconds:.2f} s")
+    if report.error is not None:  # after the report: what did arrive is shown, then the one error line
+        raise report.error
     return int(ExitCode.OK if report.ok else ExitCode.PARTIAL)
 
 

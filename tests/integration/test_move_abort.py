@@ -1,0 +1,208 @@
+"""px-move interrupted: the receiver or the PACS killed in the middle of a series, then a re-run completes it.
+
+A private sandbox Orthanc (not the session's: this one is killed and restarted) holds series of 200
+images, so a kill lands mid-series; the kill is triggered by the files seen arriving, not by a timer.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pypx.errors import ExitCode
+from pypx.sandbox.orthanc import Modality
+from pypx.sandbox.pacs import PACS_AET, Sandbox
+from pypx.sandbox.synthetic import Shape
+from pypx.store.layout import Basemount
+from pypx.store.records import Database
+from tests.integration.test_move import assert_retrieved_exactly, data_tree, flags, series_of, status_series
+
+IMAGES = 200
+BIG_SHAPE = Shape(patients=1, studies=1, series=3, images=IMAGES, rows=128, cols=128, seed=7)
+KILL_AT = 20  # files arrived: well inside the first series of 200
+
+
+@dataclass
+class BigPacs:
+    sandbox: Sandbox
+    manifest: dict[str, Any]
+
+    @property
+    def patient(self) -> dict[str, Any]:
+        return self.manifest["patients"][0]
+
+    @property
+    def pairs(self) -> list[tuple[dict, dict]]:
+        return [(st, se) for st in self.patient["studies"] for se in st["series"]]
+
+    def base(self, tmp_path: Path) -> Basemount:
+        """An empty BASEMOUNT whose pacs.json entry "sandbox" is this PACS."""
+        base = Basemount.from_db(tmp_path / "log")
+        base.services.mkdir(parents=True)
+        shutil.copy2(self.sandbox.base.service_file("pacs"), base.service_file("pacs"))
+        return base
+
+
+@pytest.fixture(scope="module")
+def big_pacs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BigPacs]:
+    sandbox = Sandbox.for_base(Basemount.from_db(tmp_path_factory.mktemp("big-sandbox") / "log"))
+    sandbox.up()
+    try:
+        yield BigPacs(sandbox, sandbox.seed(BIG_SHAPE))
+    finally:
+        sandbox.down()
+
+
+def arrived(base: Basemount) -> int:
+    """Files written so far by the receiver: in its spool (claims included) or already filed."""
+    return sum(name != ".lock" for folder in (base.incoming, base.data) for _, _, files in os.walk(folder)
+               for name in files)
+
+
+class KillWhen(threading.Thread):
+    """Calls `kill` once `count()` reaches `at`; `fired` is the count seen then (None if it never did)."""
+
+    def __init__(self, count: Callable[[], int], at: int, kill: Callable[[], None]) -> None:
+        super().__init__(daemon=True)
+        self.count, self.at, self.kill = count, at, kill
+        self.fired: int | None = None
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            seen = self.count()
+            if seen >= self.at:
+                self.kill()
+                self.fired = seen
+                return
+            time.sleep(0.001)
+
+    def __enter__(self) -> KillWhen:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.join(timeout=10)
+
+
+def child_pids(name: str) -> list[int]:
+    """PIDs of this process's children running `name` (read from /proc: parent PID and command name)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        command, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        if command == name and int(rest[1]) == os.getpid():
+            found.append(int(entry.name))
+    return found
+
+
+def kill_receiver() -> None:
+    (pid,) = child_pids("storescp")  # px-move's on-demand receiver, started in this process
+    os.kill(pid, signal.SIGKILL)
+
+
+def interrupted(series: list[dict[str, Any]], after: str, log: str = "") -> dict[str, Any]:
+    """The series in flight when the kill came: those before it are complete (usually none: the kill
+    lands in the first), it is partial (failed if it had received nothing), those after it are `after`."""
+    states = [s["state"] for s in series]
+    index = next(i for i, state in enumerate(states) if state != "complete")
+    assert states[index] in ("partial", "failed"), (states, log)
+    assert states[index + 1:] == [after] * (len(states) - index - 1), (states, log)
+    return series[index]
+
+
+def assert_complete_after_rerun(run_cli, big: BigPacs, base: Basemount) -> None:
+    """A re-run fetches what is missing and no more; then every SOP is there, once, and status is complete."""
+    held = {se["uid"]: len(Database(base).held_instances(se["uid"])) for _, se in big.pairs}
+    again = run_cli("px-move", *flags(base), "--PatientID", big.patient["id"], "--json")
+    assert again.exit_code == 0, again.stderr
+    for uid, outcome in series_of(again.json()).items():
+        assert (outcome["state"], outcome["held_before"], outcome["held_after"]) == ("complete", held[uid], IMAGES)
+        if 0 < held[uid] < IMAGES:  # an image-level retrieve of exactly the missing ones
+            assert (outcome["fetched"], outcome["completed"]) == (IMAGES - held[uid], IMAGES - held[uid])
+        else:
+            assert outcome["fetched"] is None
+    quarantined = len(list(base.quarantine.glob("*.reason")))
+    assert quarantined <= 1  # at most the file storescp was writing when it was killed, if truncated
+    assert_retrieved_exactly(base, big.patient, big.pairs, quarantined)
+    assert len(data_tree(base)) == IMAGES * len(big.pairs)
+    status = run_cli("px-status", *flags(base), "--PatientID", big.patient["id"], "--json")
+    assert status.exit_code == 0 and status.json()["status"] == "complete"
+
+
+def test_killing_the_receiver_mid_series_stops_the_retrieve_and_a_rerun_completes_it_exactly(
+        run_cli, big_pacs: BigPacs, tmp_path: Path) -> None:
+    base = big_pacs.base(tmp_path)
+    with KillWhen(lambda: arrived(base), KILL_AT, kill_receiver) as killer:
+        result = run_cli("px-move", *flags(base), "--PatientID", big_pacs.patient["id"], "--json")
+    assert killer.fired is not None, "the retrieve ended before the receiver could be killed"
+    assert result.exit_code == ExitCode.LOCAL_IO, result.stderr
+    error = result.stderr.splitlines()[-1]
+    assert error.startswith("px-move: the receiver on port ") and "stopped during the retrieve" in error
+    assert "Traceback" not in result.stderr
+    report = result.json()
+    assert set(series_of(report)) == {se["uid"] for _, se in big_pacs.pairs}
+    # later series are not sent to a receiver that is gone
+    killed = interrupted(report["series"], "untried", result.stderr)
+    # what the receiver got before it died is filed and counted, not reported as nothing
+    assert killed["held_after"] == len(Database(base).held_instances(killed["series_uid"])) < IMAGES
+    # all it had written, but for the file it was writing (quarantined if truncated)
+    assert killed["held_after"] >= KILL_AT - 1 or killed is not report["series"][0]
+    assert report["error"] in error
+
+    assert_complete_after_rerun(run_cli, big_pacs, base)
+
+
+@pytest.mark.parametrize("method", ["move", "get"])
+def test_killing_the_pacs_mid_series_is_one_error_line_and_a_rerun_after_restart_completes_exactly(
+        run_cli, big_pacs: BigPacs, tmp_path: Path, method: str) -> None:
+    base = big_pacs.base(tmp_path)
+    saved = tmp_path / "found.json"
+    found = run_cli("px-find", *flags(base), "--PatientID", big_pacs.patient["id"], "--json")
+    saved.write_text(found.stdout, encoding="utf-8")
+    orthanc = big_pacs.sandbox.orthanc
+    info = orthanc.running()
+    assert info is not None
+    try:
+        with KillWhen(lambda: arrived(base), KILL_AT, lambda: os.kill(info.pid, signal.SIGKILL)) as killer:
+            result = run_cli("px-move", *flags(base), "--PatientID", big_pacs.patient["id"], "--method", method)
+        assert killer.fired is not None, "the retrieve ended before the PACS could be killed"
+        assert result.exit_code == ExitCode.UNREACHABLE, result.stderr
+        errors = [line for line in result.stderr.splitlines() if line.startswith("px-move:")]
+        assert errors == [result.stderr.splitlines()[-1]] and "Traceback" not in result.stderr
+        assert f"127.0.0.1:{info.dicom_port}" in errors[0]
+
+        status = run_cli("px-status", "--db", str(base.db), "--reportDataFile", str(saved), "--json")
+        assert status.exit_code == ExitCode.INCOMPLETE
+        in_find_order = [status_series(status.json())[s["SeriesInstanceUID"]["value"]]
+                         for study in found.json()["data"] for s in study["series"]]
+        killed = interrupted(in_find_order, "absent", result.stderr)  # never asked for
+        # what arrived before the PACS died is filed (C-GET's folder too), counted, and kept
+        assert killed["repacked"] == len(Database(base).held_instances(killed["series_uid"])) < IMAGES
+        assert killed["repacked"] >= KILL_AT - 1 or killed is not in_find_order[0]
+        assert status.json()["studies"][0]["state"] in ("partial", "failed")
+    finally:
+        deadline = time.monotonic() + 10
+        while orthanc.running() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        restarted = orthanc.start(PACS_AET, {name: Modality(**peer) for name, peer in info.modalities.items()},
+                                  dicom_port=info.dicom_port, http_port=info.http_port, fresh=False)
+    assert restarted.pid != info.pid and restarted.dicom_port == info.dicom_port  # pacs.json still right
+    assert orthanc.statistics()["CountInstances"] == IMAGES * len(big_pacs.pairs)  # its database was kept
+
+    assert_complete_after_rerun(run_cli, big_pacs, base)
