@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -29,15 +28,10 @@ from common import median_seconds, report  # noqa: E402
 from pypx.dcmtk import argv, runner  # noqa: E402
 from pypx.listen import Listener  # noqa: E402
 from pypx.repack import repack_files, repack_spool, spool_files  # noqa: E402
+from pypx.sandbox.ports import free_port
 from pypx.sandbox.synthetic import Shape, generate  # noqa: E402
 from pypx.settings import PacsSettings  # noqa: E402
 from pypx.store.layout import Basemount  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def rate(count: int, seconds: float) -> str:

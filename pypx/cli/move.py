@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 
 from pypx.cli.common import Env, add_db_options, add_pacs_options, basemount, entry, make_parser, parse
-from pypx.cli.do import load_find_json
-from pypx.cli.find import add_query_options, query_from_args
 from pypx.cli.progress import SeriesProgress
+from pypx.cli.select import add_selection_options, select
 from pypx.errors import ExitCode, UsageError
-from pypx.find import find
 from pypx.move import RetrieveOptions, Retriever, parse_delay, plan
 from pypx.settings import pacs_settings
 from pypx.store.records import Database
@@ -36,9 +34,7 @@ def run(argv: list[str], env: Env) -> int:
     parser.epilog = EPILOG
     add_pacs_options(parser, listener=True)
     add_db_options(parser)
-    add_query_options(parser)
-    parser.add_argument("--reportDataFile", metavar="FILE", help="a saved px-find JSON ('-' for stdin)")
-    parser.add_argument("--reportData", metavar="JSON", help="a px-find JSON as a string")
+    add_selection_options(parser)
     group = parser.add_argument_group("retrieval")
     group.add_argument("--method", choices=["move", "get"], default="move", help="C-MOVE (default) or C-GET")
     group.add_argument("--retrieveLevel", "--retrieve-level", dest="retrieve_level", choices=["series", "study"],
@@ -60,15 +56,9 @@ def run(argv: list[str], env: Env) -> int:
     parse_delay(args.intraSeriesRetrieveDelay)
     base = basemount(args)
     pacs = pacs_settings(args, base)
-    if args.reportDataFile or args.reportData:
-        if args.reportDataFile == "-":
-            args.reportDataFile = None
-        result = load_find_json(args, env)[1]
-    else:
-        query = query_from_args(args)
-        if not query.filters:
-            raise UsageError("refusing to retrieve everything: give query flags or --reportDataFile")
-        result = find(pacs, query, binary=args.findscu)
+    result = select(args, env, base, uids_alone=False, findscu=args.findscu,
+                    nothing="refusing to retrieve everything").result
+    assert result is not None  # uids_alone=False: UIDs alone are a query to the PACS
     options = RetrieveOptions(method=args.method, level=args.retrieve_level, parallel=args.parallel,
                               delay=args.intraSeriesRetrieveDelay, force=args.force, receiver=args.receiver,
                               wait=args.wait, movescu=args.movescu, getscu=args.getscu, findscu=args.findscu)

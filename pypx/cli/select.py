@@ -73,7 +73,7 @@ def has_query(args: argparse.Namespace) -> bool:
 
 
 def select(args: argparse.Namespace, env: Env, base: Basemount, uids_alone: bool = True,
-           query_allowed: bool = True) -> Selection:
+           query_allowed: bool = True, findscu: str = "findscu", nothing: str = "nothing chosen") -> Selection:
     """Resolve the selection flags; a query with only UIDs reads the database unless `uids_alone` is off."""
     if args.reportDataFile or args.reportData:
         return Selection(load_find_json(args, env)[1])
@@ -84,5 +84,5 @@ def select(args: argparse.Namespace, env: Env, base: Basemount, uids_alone: bool
         if not query_allowed:
             raise UsageError("with --to-dicom the PACS flags name the destination, so no PACS can be queried",
                              "choose series with --reportDataFile or --StudyInstanceUID/--SeriesInstanceUID")
-        return Selection(find(pacs_settings(args, base), query_from_args(args)))
-    raise UsageError("nothing chosen", "give query flags, --reportDataFile or a study/series UID")
+        return Selection(find(pacs_settings(args, base), query_from_args(args), binary=findscu))
+    raise UsageError(nothing, "give query flags, --reportDataFile or a study/series UID")

@@ -23,16 +23,12 @@ import requests
 
 from pypx.dcmtk.runner import child_env
 from pypx.errors import LocalIOError, PxError, ToolMissing
+from pypx.sandbox.ports import free_port
 from pypx.store.atomic import read_json, write_json_atomic
 
 ORTHANC_BINARIES = ("/usr/sbin/Orthanc", "/usr/bin/Orthanc")
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def find_orthanc() -> str:

@@ -11,7 +11,8 @@ from typing import Any
 
 from pypx.dcmtk import argv, outcome, runner
 from pypx.errors import PxError
-from pypx.sandbox.orthanc import Modality, Orthanc, SandboxInfo, free_port
+from pypx.sandbox.orthanc import Modality, Orthanc, SandboxInfo
+from pypx.sandbox.ports import free_port
 from pypx.sandbox.synthetic import Shape, generate
 from pypx.settings import PacsSettings, Timeouts
 from pypx.store.atomic import read_json, write_json_atomic

@@ -13,7 +13,6 @@ import getpass
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 import requests
 
 from pypx.errors import LocalIOError, ToolMissing
+from pypx.sandbox.ports import free_port
 from pypx.store.atomic import read_json, write_json_atomic
 
 SERVERS = ("account", "container", "object", "proxy")
@@ -53,11 +53,6 @@ class SwiftInfo:
                 "key": self.key, "container": container}
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _alive(pid: int) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from pypx.dcmtk import argv, runner
+from pypx.sandbox.ports import free_port
 from pypx.sandbox.synthetic import Shape, generate
 from pypx.settings import PacsSettings
 from pypx.store.layout import Basemount
@@ -24,10 +25,6 @@ from pypx.store.records import Database
 RECEIVERS = 3
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 20) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from pypx.errors import ExitCode
-from pypx.sandbox.orthanc import free_port
+from pypx.sandbox.ports import free_port
 
 
 def test_echo_by_service_key_succeeds(run_cli, sandbox_pacs) -> None:

@@ -19,6 +19,7 @@ from pypx.cli.common import invoke
 from pypx.dcmtk import argv, runner
 from pypx.listen import Listener, check_port_free
 from pypx.repack import spool_files
+from pypx.sandbox.ports import free_port
 from pypx.sandbox.synthetic import Shape, generate
 from pypx.settings import PacsSettings
 from pypx.store.layout import Basemount
@@ -27,10 +28,6 @@ from pypx.store.records import Database
 AET = "PYPXRECV"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

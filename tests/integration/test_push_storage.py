@@ -12,7 +12,7 @@ import pytest
 
 from pypx.cli.common import invoke
 from pypx.errors import ExitCode
-from pypx.sandbox.orthanc import free_port
+from pypx.sandbox.ports import free_port
 from pypx.store.layout import Basemount
 from pypx.store.records import Database
 from pypx.store.services import set_entry

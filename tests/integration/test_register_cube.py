@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pypx.errors import ExitCode
-from pypx.sandbox.orthanc import free_port
+from pypx.sandbox.ports import free_port
 from pypx.store.records import Database
 from pypx.store.services import set_entry
 from tests.integration.test_push_storage import Retrieved, retrieve_study

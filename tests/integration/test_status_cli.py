@@ -67,7 +67,7 @@ def test_nothing_to_report_on_is_a_usage_error(run_cli, fresh_base) -> None:
 
 
 def test_status_of_an_unreachable_pacs_is_exit_3(run_cli, fresh_base) -> None:
-    from pypx.sandbox.orthanc import free_port
+    from pypx.sandbox.ports import free_port
 
     result = run_cli("px-status", *_flags(fresh_base), "--serverPort", str(free_port()), "--PatientID", "X")
     assert result.exit_code == ExitCode.UNREACHABLE

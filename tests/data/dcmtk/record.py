@@ -26,8 +26,8 @@ sys.path.insert(0, str(REPO))
 from pypx.dcmtk import argv, runner  # noqa: E402
 from pypx.dicom.query import Query  # noqa: E402
 from pypx.find import write_query_file  # noqa: E402
-from pypx.sandbox.orthanc import free_port  # noqa: E402
 from pypx.sandbox.pacs import Sandbox  # noqa: E402
+from pypx.sandbox.ports import free_port  # noqa: E402
 from pypx.sandbox.synthetic import Shape  # noqa: E402
 from pypx.settings import PacsSettings  # noqa: E402
 from pypx.store.layout import Basemount  # noqa: E402
