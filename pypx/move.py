@@ -231,13 +231,6 @@ class Retriever:
             done = runner.run(command, wall_timeout=wall)
             status = outcome.raise_for_failure(done.stderr + done.stdout, done.returncode, self.pacs,
                                                "movescu", f"C-MOVE of series {plan_.uid}")
-        if status.category is Category.PENDING:
-            # the association ended after a pending response, without the final one (e.g. "DUL network
-            # closed"): the PACS went away in the middle of the transfer
-            what = "C-GET" if self.options.method == "get" else "C-MOVE"
-            raise NetworkError(f"{self.pacs.host}:{self.pacs.port} stopped answering during the {what} of series "
-                               f"{plan_.uid} (no final response)",
-                               "check that the PACS is running; a re-run fetches only what is missing")
         counts = outcome.suboperations(done.stderr + done.stdout)
         if status.category is Category.WARNING and not counts.failed:
             log.warning("series %s: %s", plan_.uid, status.meaning)

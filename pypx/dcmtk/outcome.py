@@ -117,6 +117,11 @@ def raise_for_failure(text: str, returncode: int, pacs: PacsSettings, tool: str,
                     if status.code == 0xA801 else
                     f"the PACS could not process it; is AE '{pacs.aet_listener}' registered there as a move destination?")
         raise PacsFailure(f"{what} failed: {status.meaning} (0x{status.code:04X})", hint)
+    if status and status.category is Category.PENDING:
+        # the association ended after a pending response, without the final one (e.g. "DUL network
+        # closed"): the peer went away in the middle
+        raise NetworkError(f"{pacs.host}:{pacs.port} stopped answering during the {what} (no final response)",
+                           "check that the PACS is running; a re-run fetches only what is missing")
     if status is None and returncode != 0:
         last = next((ln for ln in reversed(text.strip().splitlines()) if ln[:2] in ("E:", "F:")), "")
         raise PacsFailure(f"{what} failed ({tool} exit {returncode}){': ' + last[3:] if last else ''}")
