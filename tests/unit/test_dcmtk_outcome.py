@@ -323,3 +323,15 @@ def test_echoed_values_do_not_change_a_move_outcome() -> None:
     text = _with_echoed_values(rec.text)
     assert outcome.raise_for_failure(text, 0, rec.pacs, "movescu", "C-MOVE").code == 0
     assert outcome.suboperations(text).completed == 6
+
+
+def test_a_move_that_ends_on_a_pending_response_is_a_network_error() -> None:
+    pacs = recording("echoscu", "success").pacs
+    # as movescu prints it with pypx's log config: each response's status, then the association drops
+    log = ("I: Received Move Response 1 (Pending)\n"
+           "D: DIMSE Status                  : 0xff00: Pending: Sub-operations are continuing\n"
+           "E: Move Request Failed: 0006:0207 DUL network closed\n")
+    with pytest.raises(NetworkError) as caught:
+        outcome.raise_for_failure(log, 0, pacs, "movescu", "C-MOVE of series 1.2.3")
+    assert caught.value.exit_code == ExitCode.UNREACHABLE
+    assert "stopped answering during the C-MOVE of series 1.2.3 (no final response)" in str(caught.value)
