@@ -109,8 +109,12 @@ def run_level(pacs: PacsSettings, level: Level, identifiers: Sequence[Mapping[st
                                   "check the query keys; the PACS refused them")
             if status.category in (Category.WARNING, Category.CANCEL):
                 answer.limited = True
-                reason = (f"stopped at --limit {limit}" if status.category is Category.CANCEL
-                          else f"{status.meaning} (0x{status.code:04X})")
+                if status.category is Category.CANCEL and limit and len(matches) >= limit:
+                    reason = f"stopped at --limit {limit}"
+                elif status.category is Category.CANCEL:  # e.g. Orthanc's LimitFindResults
+                    reason = f"the PACS stopped matching at its response limit (0x{status.code:04X})"
+                else:
+                    reason = f"{status.meaning} (0x{status.code:04X})"
                 answer.warnings.append(f"{level} query {index + 1}: {len(matches)} matches, {reason}; "
                                        "more may exist")
             if limit and len(matches) > limit:

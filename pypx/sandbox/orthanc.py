@@ -120,7 +120,9 @@ class Orthanc:
 
     def start(self, aet: str = "ORTHANC", modalities: dict[str, Modality] | None = None,
               dicom_port: int | None = None, http_port: int | None = None, fresh: bool = True,
-              check_called_aet: bool = True, timeout: float = 30) -> SandboxInfo:
+              check_called_aet: bool = True, timeout: float = 30,
+              settings: dict[str, Any] | None = None) -> SandboxInfo:
+        """Start Orthanc; `settings` overrides configuration keys (e.g. {"LimitFindResults": 2})."""
         current = self.running()
         if current:
             return current
@@ -132,7 +134,7 @@ class Orthanc:
         modalities = modalities or {}
         config = self.state_dir / "orthanc.json"
         config.write_text(json.dumps(_config(self.state_dir, aet, dicom_port, http_port, modalities,
-                                             check_called_aet), indent=2))
+                                             check_called_aet) | (settings or {}), indent=2))
         log = open(self.state_dir / "orthanc.log", "ab")  # noqa: SIM115 - handed to the child
         # TCP_NODELAY=1: Orthanc's DICOM stack is libdcmtk, which leaves Nagle on without it.
         proc = subprocess.Popen(  # noqa: S603 - argv list
