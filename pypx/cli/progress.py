@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -13,7 +13,23 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from pypx.cli.common import Env
 
 
-class SeriesProgress:
+class _Bar:
+    """A rich Progress on stderr when there is a terminal, shown for the duration of a `with`."""
+
+    _progress: Progress | None = None
+
+    def __enter__(self) -> Self:
+        if self._progress:
+            self._progress.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if self._progress:
+            self._progress.stop()
+
+
+class SeriesProgress(_Bar):
     """Instances received/expected per series and overall; a null object off a terminal."""
 
     def __init__(self, env: Env, plans: Sequence[Any]) -> None:
@@ -36,16 +52,6 @@ class SeriesProgress:
             self._done[p.uid] = p.held
         self._progress.update(self._overall, completed=sum(self._done.values()))
 
-    def __enter__(self) -> "SeriesProgress":
-        if self._progress:
-            self._progress.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
-        if self._progress:
-            self._progress.stop()
-
     def update(self, plan: Any, held: int) -> None:
         if not self._progress or plan.uid not in self._tasks:
             return
@@ -55,7 +61,7 @@ class SeriesProgress:
             self._progress.update(self._overall, completed=sum(self._done.values()))
 
 
-class SeriesBar:
+class SeriesBar(_Bar):
     """Series done out of all, on a terminal (stderr); a null object otherwise."""
 
     def __init__(self, env: Env, total: int, label: str) -> None:
@@ -65,16 +71,6 @@ class SeriesBar:
             self._progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                                       console=Console(file=env.stderr), transient=True)
             self._task = self._progress.add_task(label, total=total)
-
-    def __enter__(self) -> SeriesBar:
-        if self._progress:
-            self._progress.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
-        if self._progress:
-            self._progress.stop()
 
     def advance(self, *_: Any) -> None:
         if self._progress:

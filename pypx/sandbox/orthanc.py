@@ -24,6 +24,7 @@ import requests
 from pypx.dcmtk.runner import child_env
 from pypx.errors import LocalIOError, PxError, ToolMissing
 from pypx.sandbox.ports import free_port
+from pypx.sandbox.process import alive
 from pypx.store.atomic import read_json, write_json_atomic
 
 ORTHANC_BINARIES = ("/usr/sbin/Orthanc", "/usr/bin/Orthanc")
@@ -114,7 +115,7 @@ class Orthanc:
 
     def running(self) -> SandboxInfo | None:
         info = self.info()
-        if info and _alive(info.pid):
+        if info and alive(info.pid):
             return info
         return None
 
@@ -165,15 +166,15 @@ class Orthanc:
     def stop(self, timeout: float = 10) -> bool:
         """TERM (then KILL) the recorded PID only. True if a process was stopped."""
         info = self.info()
-        if not info or not _alive(info.pid):
+        if not info or not alive(info.pid):
             with contextlib.suppress(FileNotFoundError):
                 self.info_path.unlink()
             return False
         os.kill(info.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _alive(info.pid) and time.monotonic() < deadline:
+        while alive(info.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _alive(info.pid):
+        if alive(info.pid):
             os.kill(info.pid, signal.SIGKILL)
         with contextlib.suppress(FileNotFoundError):
             self.info_path.unlink()
@@ -205,21 +206,6 @@ class Orthanc:
     def delete_all(self) -> None:
         for patient in self.rest("GET", "/patients"):
             self.rest("DELETE", f"/patients/{patient}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child of ours is not alive
-    with contextlib.suppress(ChildProcessError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    return True
 
 
 def _dicom_ready(port: int) -> bool:

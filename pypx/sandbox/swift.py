@@ -23,6 +23,7 @@ import requests
 
 from pypx.errors import LocalIOError, ToolMissing
 from pypx.sandbox.ports import free_port
+from pypx.sandbox.process import alive
 from pypx.store.atomic import read_json, write_json_atomic
 
 SERVERS = ("account", "container", "object", "proxy")
@@ -53,19 +54,6 @@ class SwiftInfo:
                 "key": self.key, "container": container}
 
 
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):  # a zombie is dead for our purposes
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    return True
 
 
 def _ours(pid: int, marker: str) -> bool:
@@ -140,7 +128,7 @@ class SwiftSandbox:
 
     def running(self) -> SwiftInfo | None:
         info = self.info()
-        if info and all(_alive(pid) for pid in info.pids.values()):
+        if info and all(alive(pid) for pid in info.pids.values()):
             return info
         return None
 
@@ -240,7 +228,7 @@ class SwiftSandbox:
                  "proxy": info.proxy_port}
         while time.monotonic() < deadline:
             for name, pid in info.pids.items():
-                if not _alive(pid):
+                if not alive(pid):
                     tail = (self.state_dir / "log" / f"{name}.log").read_text(errors="replace").splitlines()[-5:]
                     raise LocalIOError(f"Swift sandbox: {name} exited at start-up: {' | '.join(tail)}")
             if all(self._get_ok(f"http://127.0.0.1:{port}/healthcheck") for port in ports.values()) \
@@ -317,7 +305,7 @@ class SwiftSandbox:
 
     def _terminate(self, pids: dict[str, int], info: SwiftInfo | None, timeout: float) -> int:
         live = {name: pid for name, pid in pids.items()
-                if _alive(pid) and (pid in self._children or _ours(pid, self._marker(name, info)))}
+                if alive(pid) and (pid in self._children or _ours(pid, self._marker(name, info)))}
         for pid in live.values():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
@@ -333,7 +321,7 @@ class SwiftSandbox:
 
     def _still_running(self, pid: int) -> bool:
         self._reap(pid, block=False)
-        return _alive(pid)
+        return alive(pid)
 
     def _reap(self, pid: int, block: bool = True) -> None:
         proc = self._children.get(pid)
