@@ -113,9 +113,11 @@ def raise_for_failure(text: str, returncode: int, pacs: PacsSettings, tool: str,
     if status and status.category is Category.FAILURE:
         hint = ""
         if status.code == 0xA801 or (tool == "movescu" and status.code & 0xF000 == 0xC000):
-            hint = (f"register AE '{pacs.aet_listener}' (this receiver) as a move destination on the PACS"
+            where = f" at this host's address, port {pacs.listener_port}" if pacs.listener_port else ""
+            hint = (f"register AE '{pacs.aet_listener}'{where} as a move destination on the PACS"
                     if status.code == 0xA801 else
-                    f"the PACS could not process it; is AE '{pacs.aet_listener}' registered there as a move destination?")
+                    f"the PACS could not process it; is AE '{pacs.aet_listener}'{where} registered there as a "
+                    "move destination?")
         raise PacsFailure(f"{what} failed: {status.meaning} (0x{status.code:04X})", hint)
     if status and status.category is Category.PENDING:
         # the association ended after a pending response, without the final one (e.g. "DUL network

@@ -335,3 +335,14 @@ def test_a_move_that_ends_on_a_pending_response_is_a_network_error() -> None:
         outcome.raise_for_failure(log, 0, pacs, "movescu", "C-MOVE of series 1.2.3")
     assert caught.value.exit_code == ExitCode.UNREACHABLE
     assert "stopped answering during the C-MOVE of series 1.2.3 (no final response)" in str(caught.value)
+
+
+def test_move_destination_unknown_names_the_ae_and_port_to_register() -> None:
+    base = recording("echoscu", "success").pacs
+    pacs = PacsSettings(aet=base.aet, aec=base.aec, host=base.host, port=base.port, aet_listener="PYPXRECV",
+                        listener_port=11113)
+    log = "D: DIMSE Status                  : 0xa801: Failed: Move destination unknown\n"
+    with pytest.raises(PacsFailure) as caught:
+        outcome.raise_for_failure(log, 0, pacs, "movescu", "C-MOVE of series 1.2.3")
+    assert caught.value.exit_code == ExitCode.PACS_FAILURE
+    assert "register AE 'PYPXRECV' at this host's address, port 11113 as a move destination" in str(caught.value)
