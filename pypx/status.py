@@ -49,17 +49,10 @@ class StudyStatus:
         return study_state([s.state for s in self.series])
 
 
-class Statuses(list[StudyStatus]):
-    """The studies' statuses, plus the BASEMOUNT's quarantined files whose series is unknown (a file too
-    broken to read, e.g. truncated): no series can count them, so the report shows them on their own."""
-
-    quarantined_unfiled: int = 0
-
-
-def _with_unfiled(studies: list[StudyStatus], db: Database) -> Statuses:
-    found = Statuses(studies)
-    found.quarantined_unfiled = len(db.unfiled_quarantine().get("files", []))
-    return found
+def unfiled_quarantined(db: Database) -> int:
+    """Quarantined files whose series is unknown (too broken to read, e.g. truncated): no series can
+    count them, so reports show them on their own."""
+    return len(db.unfiled_quarantine().get("files", []))
 
 
 def _int(value: Any) -> int | None:
@@ -129,7 +122,7 @@ def _series_status(state: SeriesState, expected_hint: int | None, pending: int, 
     )
 
 
-def status_of_result(result: FindResult, db: Database, pending: dict[str, int] | None = None) -> Statuses:
+def status_of_result(result: FindResult, db: Database, pending: dict[str, int] | None = None) -> list[StudyStatus]:
     """Status of every series of a find result (its NumberOfSeriesRelatedInstances is the expectation)."""
     pending = pending or {}
     studies = []
@@ -141,10 +134,10 @@ def status_of_result(result: FindResult, db: Database, pending: dict[str, int] |
         )
         studies.append(StudyStatus(study.uid, study.study.get("PatientID"), study.study.get("PatientName"),
                                    study.study.get("StudyDescription"), study.study.get("StudyDate"), series))
-    return _with_unfiled(studies, db)
+    return studies
 
 
-def status_of_uids(db: Database, study_uids: Iterable[str] = (), series_uids: Iterable[str] = ()) -> Statuses:
+def status_of_uids(db: Database, study_uids: Iterable[str] = (), series_uids: Iterable[str] = ()) -> list[StudyStatus]:
     """Status from the database alone: every series recorded for the studies, or the named series."""
     wanted: dict[str, list[str]] = {}
     for study_uid in study_uids:
@@ -162,7 +155,7 @@ def status_of_uids(db: Database, study_uids: Iterable[str] = (), series_uids: It
         series = tuple(_series_status(db.series(uid), None, 0, study_uid, {}) for uid in uids)
         studies.append(StudyStatus(study_uid, str(record.get("PatientID", "")), str(patient.get("PatientName", "")),
                                    str(record.get("StudyDescription", "")), str(record.get("StudyDate", "")), series))
-    return _with_unfiled(studies, db)
+    return studies
 
 
 def exit_code(studies: Sequence[StudyStatus]) -> int:
@@ -171,11 +164,10 @@ def exit_code(studies: Sequence[StudyStatus]) -> int:
     return int(ExitCode.OK if complete else ExitCode.INCOMPLETE)
 
 
-def to_json(studies: Sequence[StudyStatus]) -> dict[str, Any]:
+def to_json(studies: Sequence[StudyStatus], unfiled: int = 0) -> dict[str, Any]:
     series = [s for study in studies for s in study.series]
     totals = {key: sum(getattr(s, key) or 0 for s in series)
               for key in ("expected", "received", "repacked", "quarantined")}
-    unfiled = getattr(studies, "quarantined_unfiled", 0)
     if unfiled:  # only when there are some, so the usual shape stays as it was
         totals["quarantined_unfiled"] = unfiled
     return {
@@ -187,7 +179,7 @@ def to_json(studies: Sequence[StudyStatus]) -> dict[str, Any]:
     }
 
 
-def render_text(studies: Sequence[StudyStatus]) -> str:
+def render_text(studies: Sequence[StudyStatus], unfiled: int = 0) -> str:
     """A plain table: one line per series under a line per study."""
     lines = []
     for study in studies:
@@ -202,7 +194,6 @@ def render_text(studies: Sequence[StudyStatus]) -> str:
                 extra += f"  registered {'yes' if s.registered else 'no'}"
             lines.append(f"  {s.state:9} {s.repacked:>5}/{expected:<5} {s.modality:3} {s.number:>4} "
                          f"{s.description}{extra}  {s.series_uid}")
-    unfiled = getattr(studies, "quarantined_unfiled", 0)
     if unfiled and lines:
         lines.append(f"quarantined {unfiled} file{'s' if unfiled > 1 else ''} of no known series "
                      "(see quarantine/ in the BASEMOUNT)")
@@ -214,5 +205,6 @@ def status_action(result: FindResult, context: Any) -> Any:
     from pypx.do import ActionOutcome
     from pypx.store.records import Database as _Database
 
-    studies = status_of_result(result, _Database(context.base))
-    return ActionOutcome("status", exit_code(studies), to_json(studies), render_text(studies))
+    db = _Database(context.base)
+    studies, unfiled = status_of_result(result, db), unfiled_quarantined(db)
+    return ActionOutcome("status", exit_code(studies), to_json(studies, unfiled), render_text(studies, unfiled))

@@ -6,7 +6,7 @@ import argparse
 
 from pypx.cli.common import Env, add_db_options, add_pacs_options, basemount, entry, make_parser, parse
 from pypx.cli.select import add_selection_options, select
-from pypx.status import exit_code, render_text, status_of_result, status_of_uids, to_json
+from pypx.status import exit_code, render_text, status_of_result, status_of_uids, to_json, unfiled_quarantined
 from pypx.store.records import Database
 
 PROG = "px-status"
@@ -34,10 +34,11 @@ def run(argv: list[str], env: Env) -> int:
         studies = status_of_result(chosen.result, db)
     else:
         studies = status_of_uids(db, chosen.study_uids, chosen.series_uids)
+    unfiled = unfiled_quarantined(db)
     if args.json:
-        env.out_json(to_json(studies))
+        env.out_json(to_json(studies, unfiled))
     elif args.verbosity:
-        env.stdout.write(render_text(studies) or "no series matched\n")
+        env.stdout.write(render_text(studies, unfiled) or "no series matched\n")
     return exit_code(studies)
 
 
