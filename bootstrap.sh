@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 ROOT=$PWD
 VENV=${PYPX_VENV:-$ROOT/.venv}
 APT_PACKAGES=(dcmtk orthanc swift swift-proxy swift-account swift-container swift-object memcached
-              python3 python3-venv python3-pip ca-certificates)
+              python3 python3-venv python3-pip ca-certificates openssl)
 export DEBIAN_FRONTEND=noninteractive
 
 install_apt() {

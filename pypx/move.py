@@ -355,6 +355,7 @@ class Retriever:
         work = [p for p in plans if not p.skip]
         report.series.extend(self.retrieve_one(p) for p in plans if p.skip)
         if work:
+            argv.require_plain_tcp(self.pacs, "getscu" if self.options.method == "get" else "movescu")
             self._start_receiver()
             try:
                 units = self._units(work)

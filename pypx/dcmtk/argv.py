@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from pypx.errors import ConfigError
 from pypx.settings import PacsSettings, Timeouts, Tls
 
 Root = Literal["study", "patient"]
@@ -39,6 +40,13 @@ def tls_args(tls: Tls | None) -> list[str]:
     if tls.ca:
         args += ["+cf", str(tls.ca)]
     return args if tls.verify else [*args, "-ic"]
+
+
+def require_plain_tcp(pacs: PacsSettings, tool: str) -> None:
+    """movescu and getscu of DCMTK 3.6.7 (Debian 12) have no TLS options: say so before anything is sent."""
+    if pacs.tls is not None:
+        raise ConfigError(f"DCMTK's {tool} has no DICOM TLS support, so retrieving over TLS is not possible",
+                          "query (px-find) and store (px-push --to-dicom) work over TLS; retrieve over plain TCP")
 
 
 def _association(pacs: PacsSettings) -> list[str]:
@@ -81,6 +89,7 @@ def movescu(
     binary: str = "movescu",
 ) -> list[str]:
     """C-MOVE to `destination`; with `receive_port`, movescu itself receives (needs the PACS to know it)."""
+    require_plain_tcp(pacs, "movescu")
     receive = ["--port", str(receive_port), "-od", str(out_dir)] if receive_port and out_dir else []
     return [binary, "-lc", str(LOG_CONFIG), _ROOT_FLAG[root], *_association(pacs), "-aem", destination, *receive,
             *_keys(keys), *_peer(pacs)]
@@ -88,6 +97,7 @@ def movescu(
 
 def getscu(pacs: PacsSettings, keys: Sequence[str], out_dir: Path, root: Root = "study",
            binary: str = "getscu") -> list[str]:
+    require_plain_tcp(pacs, "getscu")
     return [binary, "-lc", str(LOG_CONFIG), _ROOT_FLAG[root], *_association(pacs), "-od", str(out_dir),
             *_keys(keys), *_peer(pacs)]
 
