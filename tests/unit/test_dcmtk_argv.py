@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pypx.dcmtk import argv, runner
-from pypx.errors import ExitCode, TimeoutError_, ToolMissing
+from pypx.errors import ConfigError, ExitCode, TimeoutError_, ToolMissing
 from pypx.settings import PacsSettings, Timeouts, Tls
 
 PYPX = Path(__file__).parents[2] / "pypx"
@@ -55,8 +55,15 @@ def test_every_networked_tool_names_both_ae_titles_and_the_peer(tool: str) -> No
 
 @pytest.mark.parametrize("tool", sorted(NETWORKED))
 def test_every_argv_is_a_list_of_strings(tool: str) -> None:
-    args = NETWORKED[tool](_with(tls=Tls(Path("k.pem"), Path("c.pem"))))
+    tls = None if tool in ("movescu", "getscu") else Tls(Path("k.pem"), Path("c.pem"), Path("ca.pem"))
+    args = NETWORKED[tool](_with(tls=tls))
     assert isinstance(args, list) and all(isinstance(a, str) for a in args)
+
+
+@pytest.mark.parametrize("tool", ["movescu", "getscu"])
+def test_retrieve_tools_refuse_tls_settings_since_dcmtk_gives_them_no_tls(tool: str) -> None:
+    with pytest.raises(ConfigError, match=f"DCMTK's {tool} has no DICOM TLS support"):
+        NETWORKED[tool](_with(tls=Tls(Path("k.pem"), Path("c.pem"), Path("ca.pem"))))
 
 
 def test_fractional_timeouts_round_up_to_whole_seconds_and_never_to_zero() -> None:
