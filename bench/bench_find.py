@@ -3,13 +3,14 @@
 A sandbox seeded with 100 studies x 4 series. Raw: one findscu for the study level, then one findscu
 association carrying the 100 series queries (query files prepared beforehand, untimed). pypx: the
 `find()` library call (query files written and responses read with pydicom, all timed), and the
-`px-find --json` command (adds the interpreter start-up). Median of --repeat runs (default 7).
+`px-find --json` command (adds the interpreter start-up). Median of --repeat interleaved rounds (default 7).
     .venv/bin/python bench/bench_find.py [--repeat 7]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,9 +63,9 @@ def main() -> None:
             def command() -> None:
                 subprocess.run(px_find, check=True, capture_output=True, env=runner.child_env())  # noqa: S603
 
-            raw_s, _ = median_seconds(raw, args.repeat)
-            lib_s, _ = median_seconds(library, args.repeat)
-            cli_s, _ = median_seconds(command, args.repeat)
+            # interleaved rounds, so that a busy moment of the machine weighs on every side alike
+            rounds = [[median_seconds(run, 1)[0] for run in (raw, library, command)] for _ in range(args.repeat)]
+            raw_s, lib_s, cli_s = (statistics.median(column) for column in zip(*rounds, strict=True))
             report("find: 100 studies x 4 series, series depth", {
                 "studies / series": f"{len(studies)} / {len(studies) * SHAPE.series}",
                 "raw findscu (2 associations), median s": f"{raw_s:.3f}",
