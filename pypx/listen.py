@@ -31,6 +31,7 @@ from pypx.dcmtk import argv, runner
 from pypx.dicom.templates import DEFAULT, Templates, sanitize
 from pypx.errors import ConfigError, LocalIOError, PxError
 from pypx.repack import Claim, Repacker, RepackReport, prune_empty, quarantine_file, repack_spool
+from pypx.settings import Tls
 from pypx.store.layout import Basemount
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,10 @@ class Listener:
 
     def __init__(self, aet: str, port: int, base: Basemount, templates: Templates = DEFAULT, *,
                  storescp: str = "storescp", batch_size: int = 500, batch_seconds: float = 0.2,
-                 acse_timeout: float = 30, dimse_timeout: float | None = 120, start_timeout: float = 10) -> None:
+                 acse_timeout: float = 30, dimse_timeout: float | None = 120, start_timeout: float = 10,
+                 tls: Tls | None = None) -> None:
         self.aet, self.port, self.base, self.templates = aet, port, base, templates
+        self.tls = tls
         self.storescp, self.batch_size, self.batch_seconds = storescp, batch_size, batch_seconds
         self.acse_timeout, self.dimse_timeout, self.start_timeout = acse_timeout, dimse_timeout, start_timeout
         self.spool = base.incoming / sanitize(f"{socket.gethostname()}-{aet}-{port}")
@@ -117,7 +120,7 @@ class Listener:
         os.mkfifo(fifo, 0o600)
         reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a reader first, so the writer's open never blocks
         command = argv.storescp(self.aet, self.port, self.spool, acse_timeout=self.acse_timeout,
-                                dimse_timeout=self.dimse_timeout, binary=self.storescp)
+                                dimse_timeout=self.dimse_timeout, tls=self.tls, binary=self.storescp)
         try:
             self._process = runner.spawn(command, log_path=fifo)
         except PxError:

@@ -81,6 +81,19 @@ def _ae_title(value: str, what: str) -> str:
     return value
 
 
+def tls_settings(args: argparse.Namespace) -> Tls | None:
+    """--tls-key/--tls-cert/--tls-ca/--tls-no-verify -> Tls, or None for plain TCP."""
+    if not (getattr(args, "tls_key", None) or getattr(args, "tls_cert", None)):
+        return None
+    if not (args.tls_key and args.tls_cert):
+        raise ConfigError("DICOM TLS needs both --tls-key and --tls-cert")
+    verify = not getattr(args, "tls_no_verify", False)
+    if verify and not args.tls_ca:
+        raise ConfigError("DICOM TLS needs --tls-ca to verify the peer's certificate",
+                          "or --tls-no-verify, for tests only")
+    return Tls(Path(args.tls_key), Path(args.tls_cert), Path(args.tls_ca) if args.tls_ca else None, verify)
+
+
 def pacs_settings(args: argparse.Namespace, base: Basemount) -> PacsSettings:
     """Resolve the PACS from `--PACS KEY` (or the only pacs.json entry) overlaid with explicit flags."""
     key = getattr(args, "PACS", None) or os.environ.get("PYPX_PACS") or None
@@ -98,15 +111,7 @@ def pacs_settings(args: argparse.Namespace, base: Basemount) -> PacsSettings:
         raise ConfigError(f"no PACS given: set {' '.join(missing)} or {where}")
     aet = _ae_title(str(pick("aet") or DEFAULT_AET), "--aet")
     listener_port = pick("listenerPort")
-    tls = None
-    if getattr(args, "tls_key", None) or getattr(args, "tls_cert", None):
-        if not (args.tls_key and args.tls_cert):
-            raise ConfigError("DICOM TLS needs both --tls-key and --tls-cert")
-        verify = not getattr(args, "tls_no_verify", False)
-        if verify and not args.tls_ca:
-            raise ConfigError("DICOM TLS needs --tls-ca to verify the PACS's certificate",
-                              "or --tls-no-verify, for tests only")
-        tls = Tls(Path(args.tls_key), Path(args.tls_cert), Path(args.tls_ca) if args.tls_ca else None, verify)
+    tls = tls_settings(args)
     return PacsSettings(
         aet=aet,
         aec=_ae_title(str(pick("aec")), "--aec"),

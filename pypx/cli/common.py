@@ -123,11 +123,15 @@ def add_pacs_options(parser: argparse.ArgumentParser, listener: bool = False) ->
     timeouts.add_argument("--acse-timeout", type=float, metavar="S", help="association set-up (default 30)")
     timeouts.add_argument("--dimse-timeout", type=float, metavar="S",
                           help="wait for each DIMSE message (default 120)")
-    timeouts.add_argument("--tls-key", metavar="PEM", help="DICOM TLS: our private key")
-    timeouts.add_argument("--tls-cert", metavar="PEM", help="DICOM TLS: our certificate")
-    timeouts.add_argument("--tls-ca", metavar="PEM", help="DICOM TLS: CA to verify the peer")
-    timeouts.add_argument("--tls-no-verify", action="store_true",
-                          help="DICOM TLS: do not verify the peer's certificate (tests only)")
+    add_tls_options(timeouts)
+
+
+def add_tls_options(group: argparse._ActionsContainer) -> None:
+    group.add_argument("--tls-key", metavar="PEM", help="DICOM TLS: our private key")
+    group.add_argument("--tls-cert", metavar="PEM", help="DICOM TLS: our certificate")
+    group.add_argument("--tls-ca", metavar="PEM", help="DICOM TLS: CA to verify the peer")
+    group.add_argument("--tls-no-verify", action="store_true",
+                       help="DICOM TLS: do not verify the peer's certificate (tests only)")
 
 
 def basemount(args: argparse.Namespace) -> Basemount:

@@ -7,11 +7,11 @@ import signal
 import threading
 from collections.abc import Iterator
 
-from pypx.cli.common import Env, add_db_options, basemount, entry, make_parser, parse
+from pypx.cli.common import Env, add_db_options, add_tls_options, basemount, entry, make_parser, parse
 from pypx.cli.repack import add_template_options, check_datadir, report_json, report_line, templates_from
 from pypx.errors import ConfigError
 from pypx.listen import Listener, listen_until
-from pypx.settings import DEFAULT_AET
+from pypx.settings import DEFAULT_AET, tls_settings
 
 PROG = "px-listen"
 DEFAULT_PORT = 10402
@@ -54,6 +54,7 @@ def run(argv: list[str], env: Env) -> int:
     parser.add_argument("--dimse-timeout", type=float, default=120, metavar="S", help="each DIMSE message")
     parser.add_argument("-d", "--datadir", metavar="DIR", help="accepted for pypx 3; must be <BASEMOUNT>/data")
     parser.add_argument("--json", action="store_true", help="print the totals as JSON when stopped")
+    add_tls_options(parser.add_argument_group("DICOM TLS (senders must then use TLS)"))
     add_template_options(parser)
     args = parse(parser, argv)
     base = basemount(args)
@@ -61,7 +62,7 @@ def run(argv: list[str], env: Env) -> int:
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port {args.port} is out of range (1-65535)")
     listener = Listener(_ae_title(args.aet), args.port, base, templates_from(args), storescp=args.storescp,
-                        acse_timeout=args.acse_timeout, dimse_timeout=args.dimse_timeout)
+                        acse_timeout=args.acse_timeout, dimse_timeout=args.dimse_timeout, tls=tls_settings(args))
     stop = threading.Event()
     with _stop_on_signals(stop):
         try:

@@ -1,4 +1,4 @@
-"""DICOM TLS against a TLS-only Orthanc: echo and find with --tls-key/--tls-cert/--tls-ca."""
+"""DICOM TLS: echo and find against a TLS-only Orthanc; a TLS receiver (px-listen) for a TLS sender."""
 
 from __future__ import annotations
 
@@ -9,8 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from pypx.dcmtk import argv, runner
 from pypx.errors import ExitCode
+from pypx.listen import Listener
 from pypx.sandbox.orthanc import Orthanc, SandboxInfo
+from pypx.sandbox.ports import free_port
+from pypx.settings import PacsSettings, Tls
+from pypx.store.layout import Basemount
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -35,13 +40,17 @@ def make_certificates(folder: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def tls_pacs(tmp_path_factory: pytest.TempPathFactory, sandbox_pacs) -> Iterator[tuple[SandboxInfo, Path]]:
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not shutil.which("openssl"):
         pytest.fail("openssl is required: apt-get install openssl")
+    folder = tmp_path_factory.mktemp("certs")
+    make_certificates(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tls_pacs(tmp_path_factory: pytest.TempPathFactory, sandbox_pacs, certs: Path) -> Iterator[tuple[SandboxInfo, Path]]:
     root = tmp_path_factory.mktemp("tls")
-    certs = root / "certs"
-    certs.mkdir()
-    make_certificates(certs)
     orthanc = Orthanc(root / "orthanc")
     info = orthanc.start(settings={
         "DicomTlsEnabled": True, "DicomTlsCertificate": str(certs / "server.crt"),
@@ -98,3 +107,21 @@ def test_find_over_tls_returns_the_series_and_retrieve_says_tls_is_unavailable(r
                         "--method", method, stdin=found.stdout)
         assert moved.exit_code == ExitCode.USAGE, moved.stderr
         assert "has no DICOM TLS support" in moved.stderr and moved.stderr.count("\n") == 1
+
+
+def test_a_tls_receiver_files_what_a_tls_sender_stores(certs: Path, sandbox_pacs, tmp_path: Path) -> None:
+    base = Basemount.from_db(tmp_path / "log")
+    port = free_port()
+    receiver = Listener("PYPXTLS", port, base, tls=Tls(certs / "server.key", certs / "server.crt", certs / "ca.crt"))
+    receiver.start()
+    try:
+        series = sorted((sandbox_pacs.sandbox.state_dir / "seed").rglob("*.dcm"))[:3]
+        sender = PacsSettings(aet="SENDER", aec="PYPXTLS", host="127.0.0.1", port=port, aet_listener="SENDER",
+                              tls=Tls(certs / "client.key", certs / "client.crt", certs / "ca.crt"))
+        done = runner.run(argv.storescu(sender, series), wall_timeout=60)
+        assert done.returncode == 0, done.stderr[-400:]
+        plain = PacsSettings(aet="SENDER", aec="PYPXTLS", host="127.0.0.1", port=port, aet_listener="SENDER")
+        assert runner.run(argv.storescu(plain, series[:1]), wall_timeout=60).returncode != 0
+    finally:
+        report = receiver.stop()
+    assert report.filed == 3 and report.quarantined == 0
