@@ -156,3 +156,21 @@ def test_dicom_json_is_valid_for_pydicom() -> None:
     assert str(ds.PatientName) == "山田^太郎"
     assert ds.NumberOfStudyRelatedInstances == 12
     assert list(ds.ModalitiesInStudy) == ["MR", "CT"]
+
+
+@pytest.mark.parametrize("payload", [
+    {"data": 5}, {"data": [5]}, {"data": [{"series": 3}]}, {"data": [{"series": [{"images": 4}]}]},
+    {"data": [{"series": [{"images": [1, 2]}]}]}, [1, 2], "x", None, 7, {"nodata": []},
+])
+def test_malformed_find_json_is_a_shape_error_and_nothing_else(payload: object) -> None:
+    with pytest.raises(ShapeError):
+        from_pypx_json(payload)
+
+
+@pytest.mark.parametrize("payload", [
+    {"data": [{"PatientName": 5, "series": [5, {"Modality": None}]}]},
+    {"data": [{"StudyInstanceUID": {"value": None}, "series": []}], "warnings": "one"},
+])
+def test_odd_but_readable_find_json_is_read_leniently(payload: object) -> None:
+    result = from_pypx_json(payload)
+    assert len(result.studies) == 1
