@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import pydicom
 from pydicom.dataset import Dataset
@@ -24,32 +25,22 @@ _WRITING = re.compile(r"^I: Writing response dataset to file: (.+?)\s*$")
 _FINAL = re.compile(r"^I: Received Final Find Response(?: \d+)? \(([^)]*)\)")
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
 class QueryResponses:
     files: tuple[Path, ...]
     status: DimseStatus | None  # None: the association ended before a final response
 
 
-def group_responses(log: str) -> list[QueryResponses]:
-    """One entry per request sent, in order, with its response files and final status."""
-    groups: list[tuple[list[Path], DimseStatus | None]] = []
-    for line in log.splitlines():
-        if line.startswith(_SENDING):
-            groups.append(([], None))
-        elif groups and (written := _WRITING.search(line)):
-            groups[-1][0].append(Path(written.group(1)))
-        elif groups and (final := _FINAL.search(line)):
-            groups[-1] = (groups[-1][0], from_dcmtk_name(final.group(1)))
-    return [QueryResponses(tuple(files), status) for files, status in groups]
-
-
-class ResponseCollector:
+class ResponseCollector(Generic[T]):
     """Reads response files while findscu runs: a file named in the log is complete once the next
     log line arrives (findscu names it, then writes it, then waits for the next response)."""
 
-    def __init__(self, read: Callable[[Path], dict[str, str]]) -> None:
+    def __init__(self, read: Callable[[Path], T]) -> None:
         self.read = read
-        self.groups: list[list[dict[str, str]]] = []
+        self.groups: list[list[T]] = []
         self.statuses: list[DimseStatus | None] = []
         self._pending: Path | None = None
 
@@ -70,6 +61,16 @@ class ResponseCollector:
         if self._pending is not None:
             self.groups[-1].append(self.read(self._pending))
             self._pending = None
+
+
+def group_responses(log: str) -> list[QueryResponses]:
+    """One entry per request sent, in order, with its response files and final status (from a whole log)."""
+    collector: ResponseCollector[Path] = ResponseCollector(lambda path: path)
+    for line in log.splitlines():
+        collector.feed(line)
+    collector.close()
+    return [QueryResponses(tuple(files), status)
+            for files, status in zip(collector.groups, collector.statuses, strict=True)]
 
 
 def element_text(value: object) -> str:
