@@ -31,7 +31,7 @@ def run(argv: list[str], env: Env) -> int:
     parser.add_argument("--listenerPort", type=int, help="port of our receiver (default: a free port)")
     parser.add_argument("--keep", action="store_true", help="up: keep the PACS database of an earlier run")
     parser.add_argument("--seed", action="store_true", help="up: seed it as well")
-    for name, default in (("patients", 3), ("studies", 2), ("series", 2), ("images", 3)):
+    for name, default in (("patients", 12), ("studies", 2), ("series", 2), ("images", 3)):
         parser.add_argument(f"--{name}", type=int, default=default, help=f"seed: {name} (default {default})")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parse(parser, argv)
