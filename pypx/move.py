@@ -267,6 +267,13 @@ class Retriever:
             else:
                 target = plan_.expected if plan_.expected is not None else plan_.held
             held_after = self._settle(plan_, target)
+            if completed and held_after == plan_.held and self.options.method == "move":
+                # the PACS delivered, but nothing reached this BASEMOUNT: every later series would wait too
+                raise LocalIOError(
+                    f"the PACS sent {completed} file(s) to AE '{self.pacs.aet_listener}' but none was filed in "
+                    f"{self.base.root} within {self.options.wait:.0f} s",
+                    "run px-listen for that AE on this BASEMOUNT, or give --listenerPort for a receiver started "
+                    "by px-move")
         except PxError as err:
             message = str(self._failed([plan_], err, received_before))
             held_after = self._held_after_failure(plan_)

@@ -368,3 +368,27 @@ def test_malformed_files_in_a_receiver_spool_are_quarantined_and_counted_by_stat
     text = run_cli("px-status", *flags(fresh_base), "--StudyInstanceUID", study["uid"]).stdout
     assert "quarantined 1  " in [line for line in text.splitlines() if line.endswith(named["uid"])][0]
     assert text.splitlines()[-1].startswith("quarantined 1 file of no known series")
+
+
+def test_files_sent_to_a_receiver_that_files_elsewhere_stop_the_retrieve_with_advice(
+        run_cli, sandbox_pacs: SandboxPacs, fresh_base: Basemount, tmp_path: Path) -> None:
+    # a plain DCMTK storescp owns the listener port: the PACS delivers, but nothing reaches this BASEMOUNT
+    settings = sandbox_pacs.settings
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    process = subprocess.Popen(  # noqa: S603 - argv list
+        ["/usr/bin/storescp", "-aet", settings.aet_listener, "-od", str(elsewhere), str(settings.listener_port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _await_listening(settings.listener_port, process)
+        patient = sandbox_pacs.patient(11)
+        result = run_cli("px-move", *flags(fresh_base), "--PatientID", patient["id"], "--wait", "1", "--json")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert result.exit_code == ExitCode.LOCAL_IO
+    assert result.stderr.splitlines()[-1].startswith("px-move: the PACS sent 3 file(s) to AE ")
+    assert "run px-listen for that AE on this BASEMOUNT" in result.stderr
+    states = [s["state"] for s in result.json()["series"]]
+    assert states[0] == "failed" and set(states[1:]) == {"untried"}
+    assert len(list(elsewhere.iterdir())) == 3
