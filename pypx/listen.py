@@ -87,8 +87,10 @@ class Listener:
         self._queue: queue.Queue[tuple[Path, str] | None] = queue.Queue()
         self._enqueued = self._processed = 0
         self._changed = threading.Condition()
-        self._pending: Path | None = None  # written by storescp, not yet known complete
-        self._in_association = False  # storescp (without --fork) serves one association at a time
+        # per storescp process (one child per association, --fork): the file it is writing, not yet known
+        # complete; and the processes inside an association
+        self._pending: dict[str, Path] = {}
+        self._open: set[str] = set()
         self._last_activity = time.monotonic()
         self._recent: collections.deque[str] = collections.deque(maxlen=20)
         self._error: PxError | OSError | None = None
@@ -122,7 +124,7 @@ class Listener:
         command = argv.storescp(self.aet, self.port, self.spool, acse_timeout=self.acse_timeout,
                                 dimse_timeout=self.dimse_timeout, tls=self.tls, binary=self.storescp)
         try:
-            self._process = runner.spawn(command, log_path=fifo)
+            self._process = runner.spawn(command, log_path=fifo, log_only=True)
         except PxError:
             os.close(reader)
             self._cleanup()
@@ -218,7 +220,7 @@ class Listener:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._changed:
-                idle = (not self._in_association and self._pending is None and self._processed >= self._enqueued
+                idle = (not self._in_association and not self._pending and self._processed >= self._enqueued
                         and time.monotonic() - self._last_activity >= quiet)
             if idle:
                 self._raise_worker_error()
@@ -248,35 +250,42 @@ class Listener:
             for raw in stream:
                 self._line(raw.decode("utf-8", "replace").rstrip("\r\n"))
         with self._changed:
-            if self._pending is not None:  # storescp stopped: this file is whatever it wrote (checked when read)
-                self._complete(self._pending)
-                self._pending = None
-            self._in_association = False
+            for path in self._pending.values():  # storescp stopped: each is whatever it wrote (checked when read)
+                self._complete(path)
+            self._pending.clear()
+            self._open.clear()
         self._log_ended.set()
 
-    def _line(self, line: str) -> None:
-        if not line:
+    @property
+    def _in_association(self) -> bool:
+        return bool(self._open)
+
+    def _line(self, tagged: str) -> None:
+        """One log line, "<pid> <level>: <message>": a file a process names is complete at its next line."""
+        if not tagged:
             return
+        pid, _, line = tagged.partition(" ")
+        if not pid.isdigit():  # storescp's progress dots and anything else untagged
+            pid, line = "", tagged
         self._last_activity = time.monotonic()
         self._recent.append(line)
         if line.startswith(STORING):
             with self._changed:
-                if self._pending is not None:
-                    self._complete(self._pending)
-                self._pending = Path(line[len(STORING):])
+                if pid in self._pending:
+                    self._complete(self._pending[pid])
+                self._pending[pid] = Path(line[len(STORING):])
                 self.received += 1
             return
         if line.startswith(OVERWRITING):
             return  # printed between "storing" and the write itself
         with self._changed:
-            if self._pending is not None:
+            if pid in self._pending:
                 failure = line[3:] if line.startswith(CANNOT_WRITE) else ""
-                self._complete(self._pending, failure)
-                self._pending = None
+                self._complete(self._pending.pop(pid), failure)
             if line.startswith(ASSOCIATION_START):
-                self._in_association = True
+                self._open.add(pid)
             elif line.startswith(ASSOCIATION_END):
-                self._in_association = False
+                self._open.discard(pid)
         if line.startswith(("E:", "F:", "W:")):
             log.warning("storescp: %s", line)
         else:

@@ -20,6 +20,7 @@ _ROOT_FLAG = {"study": "-S", "patient": "-P"}
 
 # movescu/getscu print sub-operation counts only at DEBUG; this config turns on just those loggers.
 LOG_CONFIG = Path(__file__).with_name("log.cfg")
+STORESCP_LOG_CONFIG = Path(__file__).with_name("storescp.cfg")
 
 
 def _seconds(value: float) -> str:
@@ -112,8 +113,6 @@ def storescp(
     aet: str,
     port: int,
     out_dir: Path,
-    end_of_study_command: str | None = None,
-    end_of_study_timeout: int = 2,
     tls: Tls | None = None,
     acse_timeout: float = 30,
     dimse_timeout: float | None = 120,
@@ -121,15 +120,14 @@ def storescp(
 ) -> list[str]:
     """A receiver: files land in `out_dir` as <Modality>.<SOPInstanceUID>.dcm, one subdir per study.
 
-    `--sort-on-study-uid` gives each association's study a directory, and `--eostudy-timeout` closes a
-    study after that many idle seconds, so the `--exec-on-eostudy` hook runs once per study (never a
-    process per file). The hook is an argv that storescp itself runs through execl: #p is the study dir.
+    One process serves one association at a time: its log, read line by line, says when each file is
+    complete. (`--fork` would serve associations in parallel, but the children's log lines, written in
+    several pieces each, can interleave mid-line, so the log could no longer be trusted.) The log config
+    still tags lines with the writer's PID, so a forking receiver can be told apart if it is ever used.
     """
     # +xa: accept every transfer syntax DCMTK knows (JPEG, JPEG 2000, RLE, deflate ...), since PACS
     # often hold compressed images and refuse to decompress them for a C-MOVE.
-    args = [binary, "-v", "+xa", "-aet", aet, "-ta", _seconds(acse_timeout),
+    args = [binary, "-lc", str(STORESCP_LOG_CONFIG), "+xa", "-aet", aet, "-ta", _seconds(acse_timeout),
             *(["-td", _seconds(dimse_timeout)] if dimse_timeout else []), *tls_args(tls),
             "-od", str(out_dir), "-fe", ".dcm", "--sort-on-study-uid", "st", "-uf"]
-    if end_of_study_command:
-        args += ["--eostudy-timeout", str(end_of_study_timeout), "--exec-on-eostudy", end_of_study_command]
     return [*args, str(port)]

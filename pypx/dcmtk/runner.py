@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pypx.errors import TimeoutError_, ToolMissing
 
@@ -122,13 +123,20 @@ def _die_with_parent() -> None:
         pass
 
 
-def spawn(argv: Sequence[str], *, log_path: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
-    """Start a long-running DCMTK tool (a receiver) in its own session, output to `log_path`."""
+def spawn(argv: Sequence[str], *, log_path: Path, cwd: Path | None = None,
+          log_only: bool = False) -> subprocess.Popen[bytes]:
+    """Start a long-running DCMTK tool (a receiver) in its own session, output to `log_path`.
+
+    `log_only`: only stderr (where the log config sends the log) goes to `log_path`; stdout, where
+    storescp prints its progress dots in pieces that could split other processes' lines, is dropped.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with open(log_path, "ab") as sink:
+            stdout: Any = subprocess.DEVNULL if log_only else sink
+            stderr: Any = sink if log_only else subprocess.STDOUT
             return subprocess.Popen(  # noqa: S603 - argv list, no shell
-                [resolve(argv[0]), *argv[1:]], stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, cwd=cwd,
+                [resolve(argv[0]), *argv[1:]], stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, cwd=cwd,
                 env=child_env(), start_new_session=True, preexec_fn=_die_with_parent,  # noqa: PLW1509
             )
     except FileNotFoundError:

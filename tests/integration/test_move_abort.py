@@ -113,7 +113,8 @@ def child_pids(name: str) -> list[int]:
 
 def kill_receiver() -> None:
     (pid,) = child_pids("storescp")  # px-move's on-demand receiver, started in this process
-    os.kill(pid, signal.SIGKILL)
+    # its own process group: storescp and the child serving the association (--fork) die together
+    os.killpg(pid, signal.SIGKILL)
 
 
 def interrupted(series: list[dict[str, Any]], after: str, log: str = "") -> dict[str, Any]:

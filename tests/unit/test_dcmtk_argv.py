@@ -141,19 +141,19 @@ def test_storescu_scans_directories_for_dicom_files_only() -> None:
     assert _after(args, "+sp") == "*.dcm" and "+sd" in args and "+r" in args and "-nh" in args
 
 
-def test_storescp_runs_its_end_of_study_hook_as_one_argument() -> None:
-    hook = "/usr/bin/px-repack --dir #p"
-    args = argv.storescp("PYPXRECV", 11113, Path("/in"), end_of_study_command=hook, end_of_study_timeout=3)
-    assert args[-1] == "11113"
-    assert _after(args, "--exec-on-eostudy") == hook
-    assert _after(args, "--eostudy-timeout") == "3"
+def test_storescp_serves_one_association_at_a_time_and_tags_its_log_lines_with_the_pid() -> None:
+    args = argv.storescp("PYPXRECV", 11113, Path("/in"))
+    assert args[-1] == "11113" and "--fork" not in args and "+xa" in args
+    assert _after(args, "-lc") == str(argv.STORESCP_LOG_CONFIG)
+    assert "%i %P: %m%n" in argv.STORESCP_LOG_CONFIG.read_text()
     assert _after(args, "-aet") == "PYPXRECV" and _after(args, "-td") == "120" and _after(args, "-ta") == "30"
-    assert "--sort-on-study-uid" in args
+    assert _after(args, "-od") == "/in" and "--sort-on-study-uid" in args
+    assert not any(a.startswith("--exec") for a in args)  # no hooks: they would run through /bin/sh
 
 
-def test_storescp_without_a_hook_or_dimse_limit() -> None:
+def test_storescp_without_a_dimse_limit() -> None:
     args = argv.storescp("PYPXRECV", 11113, Path("/in"), dimse_timeout=None)
-    assert "--exec-on-eostudy" not in args and "-td" not in args
+    assert "-td" not in args
 
 
 # --- the runner --------------------------------------------------------------------------------------
