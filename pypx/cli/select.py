@@ -4,15 +4,15 @@ px-find's query flags (the PACS is asked), a saved px-find JSON, or study/series
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from pypx.cli.common import Env
 from pypx.cli.find import FILTER_FLAGS, add_query_options, query_from_args
-from pypx.dicom.results import FindResult, ShapeError, from_pypx_json
+from pypx.dicom.results import FindResult
 from pypx.errors import UsageError
 from pypx.find import find
+from pypx.report.source import parse_find_json
 from pypx.settings import pacs_settings
 from pypx.store.layout import Basemount
 
@@ -46,17 +46,7 @@ def load_find_json(args: argparse.Namespace, env: Env) -> tuple[dict[str, Any], 
         text = args.reportData
     else:
         text = env.stdin.read()
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise UsageError(f"the input is not JSON ({err.msg}, line {err.lineno})",
-                         "give px-find --json output on stdin or with --reportDataFile") from None
-    if not isinstance(raw, dict):
-        raise UsageError("the input is not a px-find result (not a JSON object)")
-    try:
-        return raw, from_pypx_json(raw)
-    except ShapeError as err:
-        raise UsageError(f"the input is not a px-find result: {err}") from None
+    return parse_find_json(text)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from pypx.dcmtk.status import DimseStatus, from_dcmtk_name, lookup
+from pypx.dcmtk.status import DimseStatus, from_dcmtk_name
 
 # anchored at the start of findscu's log lines: the request identifiers are echoed into the same log
 _SENDING = "I: Sending Find Request"
@@ -98,4 +98,3 @@ def read_response(path: Path) -> dict[str, str]:
     return dataset_tags(pydicom.dcmread(path, force=True))
 
 
-SUCCESS = lookup(0)

@@ -24,10 +24,12 @@ def _error_message(obj: dict[str, Any]) -> str:
     return "no message"
 
 
-def read_find_result(text: str, source: str = "the input") -> FindResult:
-    """Parse px-find JSON (ours or pypx 3's). A result whose status flags an error raises PacsFailure."""
-    if not text.strip():
-        raise UsageError(f"{source} is empty", _HINT)
+def parse_find_json(text: str, source: str = "the input") -> tuple[dict[str, Any], FindResult]:
+    """px-find JSON (ours or pypx 3's) -> the raw object and the typed result, or a one-line error.
+
+    Not JSON or the wrong shape is a UsageError; a result whose status flags an error (pypx 3 wrote
+    those for a PACS that could not be reached) is a PacsFailure quoting its message.
+    """
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as err:
@@ -36,6 +38,13 @@ def read_find_result(text: str, source: str = "the input") -> FindResult:
     if isinstance(obj, dict) and "status" in obj and obj["status"] not in ("success", True):
         raise PacsFailure(f"{source} reports an error (status {obj['status']!r}): {_error_message(obj)!r}")
     try:
-        return from_pypx_json(obj)
+        return obj, from_pypx_json(obj)
     except ShapeError as err:
         raise UsageError(f"{source} is not a px-find result ({err})") from None
+
+
+def read_find_result(text: str, source: str = "the input") -> FindResult:
+    """The typed result of px-find JSON text; empty text is an error of its own."""
+    if not text.strip():
+        raise UsageError(f"{source} is empty", _HINT)
+    return parse_find_json(text, source)[1]
