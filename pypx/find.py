@@ -23,6 +23,7 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian,
 
 from pypx.dcmtk import argv, outcome, responses, runner
 from pypx.dcmtk.status import Category
+from pypx.dicom.merge import LevelMerge, merge_notes
 from pypx.dicom.query import Level, Query
 from pypx.dicom.results import FindResult, Match, StudyResult
 from pypx.errors import PacsFailure
@@ -100,7 +101,11 @@ def run_level(pacs: PacsSettings, level: Level, identifiers: Sequence[Mapping[st
         if error:
             raise error
         answer = LevelAnswer([], command=shlex.join(command[:1] + ["...", pacs.host, str(pacs.port)]))
-        for index, (matches, status) in enumerate(zip(collector.groups, collector.statuses, strict=True)):
+        merges = []
+        for index, (answers, status) in enumerate(zip(collector.groups, collector.statuses, strict=True)):
+            merge = LevelMerge(level, identifiers[index] if index < len(identifiers) else {}).extend(answers)
+            merges.append(merge)
+            matches = merge.matches
             if status is None:
                 raise PacsFailure(f"C-FIND at {level} level ended without a final response ({done.returncode})",
                                   "the PACS may have aborted; see --debug")
@@ -129,6 +134,11 @@ def run_level(pacs: PacsSettings, level: Level, identifiers: Sequence[Mapping[st
             raise PacsFailure(f"C-FIND at {level} level: {len(collector.groups)} of {len(identifiers)} queries "
                               f"answered (findscu exit {done.returncode}{', ' + last if last else ''})",
                               "the PACS may have aborted the association; see --debug")
+        warnings, notes = merge_notes(level, merges)
+        for line in warnings:
+            log.warning("%s", line)
+        for line in notes:
+            log.info("%s", line)
         log.info("C-FIND %s: %d queries, %d matches in %.3f s", level, len(identifiers),
                  sum(len(m) for m in answer.matches), done.seconds)
         return answer
