@@ -262,6 +262,8 @@ class Retriever:
                 raise gone
             # the sub-operation counts say how many files are on their way; without them, the C-FIND's
             reported = completed + failed + warning
+            if plan_.expected is None and reported and plan_.missing is None:
+                plan_.expected = reported  # no count from the C-FIND: the PACS's sub-operations say how many
             if reported:
                 target = plan_.held + completed + warning
             else:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from pypx.dicom.results import FindResult, Match, StudyResult
-from pypx.errors import UsageError
+from pypx.errors import PacsFailure, UsageError
 from pypx.settings import PacsSettings
 from pypx.store.records import Database
 
@@ -97,7 +97,12 @@ def plan(result: FindResult, pacs: PacsSettings, db: Database, options: Retrieve
     # partial ones (and series whose count the PACS did not report) get one, all over one association.
     need_images = [p for p in plans if not options.force and (p.expected is None or 0 < p.held < p.expected)]
     if need_images:
-        for p, uids in zip(need_images, _image_uids(pacs, need_images, options.findscu), strict=True):
+        try:
+            image_uids = _image_uids(pacs, need_images, options.findscu)
+        except PacsFailure as err:  # a PACS without image-level C-FIND: the retrieve's counts will tell
+            log.warning("no image-level C-FIND (%s); expected counts come from the retrieve's sub-operations", err)
+            need_images, image_uids = [], []
+        for p, uids in zip(need_images, image_uids, strict=True):
             p.expected = len(uids) if p.expected is None else p.expected
             held_uids = set(_held(db, p.uid))
             missing = sorted(uids - held_uids)

@@ -86,3 +86,25 @@ def test_retrieving_one_study_takes_seconds_and_brings_every_image_once(run_cli,
     again = run_cli("px-move", *flags(qrscp_base), "--StudyInstanceUID", study_uid, "--method", method, "--json")
     assert again.exit_code == 0
     assert {s["state"] for s in again.json()["series"]} == {"skipped"}
+
+
+def test_without_any_count_from_the_find_the_sub_operations_give_the_expected_count(
+        run_cli, qrscp: QrScp, qrscp_base: Basemount, tmp_path) -> None:
+    study_uid = sorted(qrscp.studies())[0]
+    saved = run_cli("px-find", *flags(qrscp_base), "--StudyInstanceUID", study_uid, "--json")
+    assert saved.exit_code == 0
+    assert all("NumberOfSeriesRelatedInstances" not in se for st in saved.json()["data"] for se in st["series"])
+    path = tmp_path / "found.json"
+    path.write_text(saved.stdout, encoding="utf-8")
+    # an image-level C-FIND that fails (a PACS that does not offer one): findscu replaced by a failing tool
+    moved = run_cli("px-move", *flags(qrscp_base), "--reportDataFile", str(path), "--method", "get",
+                    "--findscu", "/bin/false", "--json")
+    assert moved.exit_code == 0, moved.stderr
+    assert "expected counts come from the retrieve's sub-operations" in moved.stderr
+    assert sum("WARNING" in line for line in moved.stderr.splitlines()) == 1
+    wanted = qrscp.studies()[study_uid]
+    assert {s["series_uid"]: (s["state"], s["expected"], s["held_after"], s["completed"])
+            for s in moved.json()["series"]} == {uid: ("complete", 20, 20, 20) for uid in wanted}
+    _assert_every_image_once(qrscp_base, wanted)
+    status = run_cli("px-status", *flags(qrscp_base), "--reportDataFile", str(path), "--json")
+    assert status.exit_code == 0, status.stdout
