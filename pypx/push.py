@@ -30,6 +30,7 @@ from pypx.errors import ExitCode, UsageError
 from pypx.settings import PacsSettings, pacs_settings
 from pypx.store.layout import Basemount
 from pypx.store.records import Database, now
+from pypx.store.series_records import NodePush, StoragePush
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ def local_series(db: Database, ref: SeriesRef, templates: Templates = DEFAULT, p
         tags = read_tags(files[0], header_keywords(templates))
     except HeaderError as err:
         raise SkipSeries(f"cannot read {files[0]} ({err})") from None
-    return LocalSeries(ref.uid, folder, tuple(files), expected, tags, str((state.retrieve or {}).get("pacs") or ""))
+    return LocalSeries(ref.uid, folder, tuple(files), expected, tags, state.pacs)
 
 
 def pacs_name_for(series: LocalSeries, options: PushOptions) -> str:
@@ -234,13 +235,11 @@ def push_series(db: Database, ref: SeriesRef, storage: Storage, options: PushOpt
     result = SeriesPush(ref.uid, series.tags.get("SeriesDescription", ""), state, path, len(items),
                         len(put.uploaded), len(put.skipped), len(present), len(put.failed), put.bytes_sent,
                         round(time.monotonic() - started, 3), message)
-    db.record_push(ref.uid, {
-        "status": "complete" if state == "pushed" else "partial", "storage": storage.settings.describe(),
-        "path": path, "pacs_name": pacs_name, "series_dir": str(series.folder), "files": len(items),
-        "count": len(present), "uploaded": result.uploaded, "skipped": result.already, "failed": result.failed,
-        "bytes": result.bytes, "seconds": result.seconds, "at": now(), "objects": sorted(present),
-        "tags": {k: v for k, v in series.tags.items() if k in SERIES_TAGS},
-    })
+    db.record_push(ref.uid, StoragePush(
+        "complete" if state == "pushed" else "partial", path, pacs_name, storage.settings.describe(),
+        str(series.folder), len(items), len(present), result.uploaded, result.already, result.failed,
+        result.bytes, result.seconds, now(), tuple(sorted(present)),
+        {k: v for k, v in series.tags.items() if k in SERIES_TAGS}))
     return result
 
 
@@ -294,11 +293,9 @@ def store_series(db: Database, ref: SeriesRef, node: PacsSettings, options: Push
     result = SeriesPush(ref.uid, series.tags.get("SeriesDescription", ""), "partial" if failed else "pushed",
                         node_name(node), len(series.files), stored, failed=failed,
                         bytes=sum(f.stat().st_size for f in series.files), seconds=seconds, message=message)
-    previous = (db.series(ref.uid).push or {}).get("dicom", {})
-    db.record_push(ref.uid, {"dicom": {**previous, node_name(node): {
-        "status": "complete" if not failed else "partial", "name": node.name, "aec": node.aec, "host": node.host,
-        "port": node.port, "files": len(series.files), "stored": stored, "failed": failed, "seconds": seconds,
-        "at": now(), "series_dir": str(series.folder)}}})
+    db.record_node_push(ref.uid, node_name(node), NodePush(
+        "complete" if not failed else "partial", node.name, node.aec, node.host, node.port, len(series.files),
+        stored, failed, seconds, now(), str(series.folder)))
     return result
 
 

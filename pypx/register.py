@@ -20,6 +20,7 @@ from pypx.errors import ExitCode, UsageError
 from pypx.push import SeriesRef, chain_namespace, series_of_result
 from pypx.store.layout import Basemount
 from pypx.store.records import Database, SeriesState, now
+from pypx.store.series_records import RegisterRecord, StoragePush
 
 CUBE_FLAGS: dict[str, tuple[str, ...]] = {
     "cube_key": ("CUBE",), "cube_url": ("CUBEURL",), "cube_username": ("CUBEusername",),
@@ -72,43 +73,37 @@ def registration_line(result: SeriesRegistration) -> str:
     return text + (f"  ({result.message})" if result.message else "")
 
 
-def _tags(state: SeriesState, push: dict[str, Any]) -> dict[str, str]:
+def _tags(state: SeriesState, push: StoragePush) -> dict[str, str]:
     """The tags read from the pushed files, over what the database recorded at retrieve."""
     recorded = {k: state.tag(k) for k in SERIES_TAGS if state.tag(k)}
-    return {**recorded, **{k: str(v) for k, v in dict(push.get("tags") or {}).items()}}
+    return {**recorded, **push.tags}
 
 
 def register_one(db: Database, ref: SeriesRef, cube: Cube) -> SeriesRegistration:
     """Register one pushed series. CUBE refusing the series is recorded and returned as failed; refusing
     us (401/403) or not answering raises, since every other series would meet the same fate."""
     state = db.series(ref.uid)
-    push = state.push or {}
-    description = state.tag("SeriesDescription") or str((push.get("tags") or {}).get("SeriesDescription", ""))
-    if not push.get("path"):
+    push = state.push.storage if state.push else None
+    description = state.tag("SeriesDescription") or (push.tags.get("SeriesDescription", "") if push else "")
+    if push is None:
         return SeriesRegistration(ref.uid, description, "skipped",
                                   message="not pushed to storage yet: run px-push first")
-    if push.get("status") != "complete":
-        return SeriesRegistration(ref.uid, description, "skipped", push["path"], message=(
-            f"its push is incomplete ({push.get('count', 0)} of {push.get('files', '?')} objects): "
-            "run px-push again"))
+    if push.status != "complete":
+        return SeriesRegistration(ref.uid, description, "skipped", push.path, message=(
+            f"its push is incomplete ({push.count} of {push.files or '?'} objects): run px-push again"))
     started = time.monotonic()
     try:
-        outcome = register_series(cube, push["path"], push.get("objects") or [], _tags(state, push),
-                                  str(push.get("pacs_name", "")))
+        outcome = register_series(cube, push.path, list(push.objects), _tags(state, push), push.pacs_name)
     except (CubeError, UsageError) as err:
-        db.record_register(ref.uid, {"registered": False, "error": str(err), "path": push["path"], "at": now(),
-                                     "cube": cube.settings.describe()})
-        return SeriesRegistration(ref.uid, description, "failed", push["path"], message=str(err),
+        db.record_register(ref.uid, RegisterRecord(False, path=push.path, error=str(err), at=now(),
+                                                   cube=cube.settings.describe()))
+        return SeriesRegistration(ref.uid, description, "failed", push.path, message=str(err),
                                   seconds=round(time.monotonic() - started, 3), code=int(err.exit_code))
     seconds = round(time.monotonic() - started, 3)
-    record: dict[str, Any] = {"registered": True, "status": outcome.status, "api": outcome.api,
-                              "path": outcome.series_path, "ndicom": outcome.ndicom, "time": seconds,
-                              "at": now(), "cube": cube.settings.describe(), "error": ""}
-    if outcome.api == "v5":
-        record["files"] = {"registered": outcome.registered, "already": outcome.already}
-    if outcome.folder:
-        record["folder"] = outcome.folder
-    db.record_register(ref.uid, record)
+    files = {"registered": outcome.registered, "already": outcome.already} if outcome.api == "v5" else {}
+    db.record_register(ref.uid, RegisterRecord(True, outcome.status, outcome.series_path, outcome.api,
+                                               outcome.ndicom, "", now(), outcome.folder or "",
+                                               cube.settings.describe(), seconds, files))
     message = outcome.message if outcome.status != "registered" else ""
     return SeriesRegistration(ref.uid, description, outcome.status, outcome.series_path, outcome.api,
                               outcome.ndicom, outcome.folder, seconds, message)

@@ -182,7 +182,7 @@ def test_a_folder_storage_gets_every_file_once_and_the_record_says_so(base: Base
     assert sorted(p.name for p in (tmp_path / "store" / pushed.destination).iterdir()) == [f.name for f in files]
     again = push_to_storage([SeriesRef(uid)], base, storage, PushOptions())
     assert (again.series[0].uploaded, again.series[0].already) == (0, 3)
-    record = Database(base).series(uid).push or {}
+    record = Database(base).series(uid).raw.get("push") or {}
     assert (record["status"], record["count"], record["path"], record["pacs_name"]) == \
         ("complete", 3, pushed.destination, "LAB")
     assert record["storage"] == {"key": "local", "storagetype": "fs", "storepath": str(tmp_path / "store")}
