@@ -13,11 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pypx.chris.config import cube_settings_from_args
-from pypx.chris.cube import SERIES_TAGS, Cube, CubeError, open_cube, register_series
-from pypx.dicom.results import FindResult
+from pypx.chris.cube import SERIES_TAGS, Cube, CubeError, register_series
 from pypx.errors import ExitCode, UsageError
-from pypx.push import SeriesRef, chain_namespace, series_of_result
+from pypx.push import SeriesRef
 from pypx.store.layout import Basemount
 from pypx.store.records import Database, SeriesState, now
 from pypx.store.series_records import RegisterRecord, StoragePush
@@ -121,19 +119,3 @@ def register(refs: Sequence[SeriesRef], base: Basemount, cube: Cube,
             on_series(result)
     report.seconds = time.monotonic() - started
     return report
-
-
-def register_action(result: FindResult, context: Any) -> Any:
-    """The chain action: register every pushed series of the find result (CUBE from --thenArgs register
-    or the chain's --CUBE flags)."""
-    from pypx.do import ActionOutcome
-
-    settings = cube_settings_from_args(chain_namespace(context, "register", CUBE_FLAGS), context.base)
-    context.feedback("[ register ]")
-    cube = open_cube(settings)
-    try:
-        report = register(series_of_result(result), context.base, cube,
-                          lambda done: context.feedback(registration_line(done)))
-    finally:
-        cube.close()
-    return ActionOutcome("register", report.code, report.to_json(), f"register: {report.summary()}")

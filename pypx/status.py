@@ -195,13 +195,3 @@ def render_text(studies: Sequence[StudyStatus], unfiled: int = 0) -> str:
         lines.append(f"quarantined {unfiled} file{'s' if unfiled > 1 else ''} of no known series "
                      "(see quarantine/ in the BASEMOUNT)")
     return "\n".join(lines) + ("\n" if lines else "")
-
-
-def status_action(result: FindResult, context: Any) -> Any:
-    """The chain action: status of every series of the find result."""
-    from pypx.do import ActionOutcome
-    from pypx.store.records import Database as _Database
-
-    db = _Database(context.base)
-    studies, unfiled = status_of_result(result, db), unfiled_quarantined(db)
-    return ActionOutcome("status", exit_code(studies), to_json(studies, unfiled), render_text(studies, unfiled))
