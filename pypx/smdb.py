@@ -12,7 +12,7 @@ from typing import Any
 from pypx.errors import UsageError
 from pypx.store import services
 from pypx.store.layout import Basemount
-from pypx.store.records import PATIENT_KEYS, SERIES_KEYS, STUDY_KEYS, Database
+from pypx.store.records import PATIENT_KEYS, SERIES_KEYS, SERIES_KINDS, STUDY_KEYS, Database
 
 # pypx 3's --action names (matched case-insensitively here) -> service kind
 LEGACY_ACTIONS = {"pacs": "pacs", "cube": "cube", "storage": "storage", "swift": "storage"}
@@ -72,8 +72,7 @@ def series_of_study(base: Basemount, study_uid: str) -> list[dict[str, Any]]:
 def show_series(base: Basemount, series_uid: str) -> dict[str, Any]:
     """Everything the database holds about one series (secrets redacted)."""
     state = Database(base).series(series_uid)
-    parts = {"meta": state.meta, "retrieve": state.retrieve, "pack": state.pack, "quarantine": state.quarantine,
-             "push": state.push, "register": state.register}
+    parts = {kind: state.raw.get(kind) for kind in SERIES_KINDS}
     if all(part is None for part in parts.values()):
         raise UsageError(f"no series '{series_uid}' in {base.db}", "list a study's series: px-smdb series STUDYUID")
     return {"SeriesInstanceUID": series_uid, "expected": state.expected, "received": state.received,
