@@ -51,8 +51,21 @@ def identifier_dataset(identifier: Mapping[str, str]) -> Dataset:
     for keyword, value in identifier.items():
         tag = tag_for_keyword(keyword)
         assert tag is not None, keyword  # keywords were validated when the Query was built
-        ds.add_new(tag, dictionary_VR(tag), value if value != "" else None)
+        vr = dictionary_VR(tag)
+        ds.add_new(tag, vr, _binary_number(vr, value) if vr in _BINARY_NUMBERS else value if value != "" else None)
     return ds
+
+
+_BINARY_NUMBERS = frozenset({"US", "SS", "UL", "SL", "UV", "SV", "FL", "FD"})
+
+
+def _binary_number(vr: str, value: str) -> int | float | list[int] | list[float] | None:
+    """Numbers that DICOM encodes in binary (validated as such when the Query was built)."""
+    if value == "":
+        return None
+    convert = float if vr in ("FL", "FD") else int
+    numbers = [convert(part) for part in value.split("\\")]
+    return numbers[0] if len(numbers) == 1 else numbers  # type: ignore[return-value]
 
 
 @functools.lru_cache(maxsize=4)

@@ -7,7 +7,7 @@ import argparse
 from dataclasses import dataclass
 from typing import Any
 
-from pypx.cli.common import Env
+from pypx.cli.common import Env, read_input_text
 from pypx.cli.find import FILTER_FLAGS, add_query_options, query_from_args
 from pypx.cli.settings import pacs_settings
 from pypx.dicom.results import FindResult
@@ -36,17 +36,12 @@ def split(value: str | None, separator: str = "\\") -> list[str]:
 
 def load_find_json(args: argparse.Namespace, env: Env) -> tuple[dict[str, Any], FindResult]:
     """The px-find JSON of --reportDataFile (a path, or '-'), --reportData, or stdin: raw and typed."""
-    if args.reportDataFile and args.reportDataFile != "-":
-        try:
-            with open(args.reportDataFile, encoding="utf-8") as handle:
-                text = handle.read()
-        except OSError as err:
-            raise UsageError(f"cannot read {args.reportDataFile} ({err.strerror})") from None
-    elif getattr(args, "reportData", None):
-        text = args.reportData
+    if getattr(args, "reportData", None) and not args.reportDataFile:
+        text, source = args.reportData, "--reportData"
     else:
-        text = env.stdin.read()
-    return parse_find_json(text)
+        text = read_input_text(args.reportDataFile, env)
+        source = args.reportDataFile if args.reportDataFile not in (None, "-") else "the input on stdin"
+    return parse_find_json(text, source)
 
 
 @dataclass(frozen=True)

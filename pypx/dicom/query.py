@@ -73,13 +73,45 @@ def level_of(keyword: str, default: Level = "SERIES") -> Level:
     return found if found else default  # type: ignore[return-value]
 
 
+# VRs that hold bytes or numbers in binary, or whose VR depends on other elements: not matchable as text
+_BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+_INTEGER_RANGE = {"US": (0, 2**16 - 1), "SS": (-(2**15), 2**15 - 1), "UL": (0, 2**32 - 1),
+                  "SL": (-(2**31), 2**31 - 1), "UV": (0, 2**64 - 1), "SV": (-(2**63), 2**63 - 1),
+                  "IS": (-(2**31), 2**31 - 1)}
+# PS3.5 6.2: maximum characters per value (DA, TM, DT ranges are checked by their own rules)
+_MAX_CHARS = {"AE": 16, "AS": 4, "CS": 16, "DS": 16, "IS": 12, "LO": 64, "LT": 10240, "PN": 64, "SH": 16,
+              "ST": 1024, "UI": 64}
+_TEXT_VRS = frozenset({"LT", "ST", "UT"})  # free text: backslash and CR/LF/TAB/FF are ordinary characters
+_CONTROL = re.compile(r"[\x00-\x1a\x1c-\x1f\x7f]")  # ESC (0x1b) switches character sets
+_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]")
+_DS = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
 def check_keyword(keyword: str) -> str:
     tag = tag_for_keyword(keyword) if keyword else None  # pydicom maps '' to a retired tag
     if tag is None or keyword_for_tag(tag) != keyword:
         raise UsageError(f"'{keyword}' is not a DICOM keyword", "use pydicom's names, e.g. PatientName, StudyDate")
-    if dictionary_VR(tag) == "SQ":
+    vr = dictionary_VR(tag)
+    if vr == "SQ":
         raise UsageError(f"'{keyword}' is a sequence; sequence matching is not supported")
+    if vr in _BINARY_VRS or " or " in vr:
+        raise UsageError(f"'{keyword}' holds binary data (VR {vr}) and cannot be a query key",
+                         "query by text, number, date or UID attributes")
     return keyword
+
+
+def _check_chars(keyword: str, vr: str, value: str) -> None:
+    if (_TEXT_CONTROL if vr in _TEXT_VRS else _CONTROL).search(value):
+        raise UsageError(f"--{keyword}: the value holds a control character", "DICOM text values cannot carry them")
+    limit = _MAX_CHARS.get(vr)
+    if vr == "PN":
+        parts = [group for name in value.split("\\") for group in name.split("=")]
+    else:
+        parts = [value] if vr in _TEXT_VRS else value.split("\\")
+    if limit and any(len(part) > limit for part in parts):
+        raise UsageError(f"--{keyword}: a value is longer than VR {vr} allows ({limit} characters)")
+    if len(value.encode("utf-8")) > 65534:
+        raise UsageError(f"--{keyword}: the value is longer than a DICOM element can hold (64 KB)")
 
 
 def _valid_date(text: str) -> bool:
@@ -136,9 +168,17 @@ def check_value(keyword: str, value: str) -> str:
     elif vr == "AS":
         if not _AGE.match(value):
             raise UsageError(f"--{keyword} '{value}' is not an age", "use nnnD, nnnW, nnnM or nnnY, e.g. 045Y")
-    elif vr in ("IS", "US", "UL", "SS", "SL"):
-        if not re.match(r"^[+-]?\d+$", value.strip()):
-            raise UsageError(f"--{keyword} '{value}' must be an integer")
+    elif vr in _INTEGER_RANGE:
+        low, high = _INTEGER_RANGE[vr]
+        for number in value.split("\\"):
+            if not re.match(r"^ *[+-]?\d+ *$", number):
+                raise UsageError(f"--{keyword} '{value}' must be an integer")
+            if not low <= int(number) <= high:
+                raise UsageError(f"--{keyword} '{value}' is out of range for VR {vr} ({low} to {high})")
+    elif vr in ("DS", "FL", "FD"):
+        if not all(_DS.match(number.strip()) for number in value.split("\\")):
+            raise UsageError(f"--{keyword} '{value}' must be a decimal number")
+    _check_chars(keyword, vr, value)
     return value
 
 
@@ -155,6 +195,11 @@ class Query:
     def build(cls, filters: Mapping[str, str], returns: Iterable[str] = (), depth: Level = "SERIES",
               root: Literal["study", "patient"] = "study") -> "Query":
         checked = {check_keyword(k): check_value(k, v) for k, v in filters.items()}
+        deep = sorted(k for k, v in checked.items() if v and k in IMAGE_KEYS)
+        if depth != "IMAGE" and deep:
+            # a filter that is never sent would silently widen the query (and a retrieve) to whole series
+            raise UsageError(f"--{deep[0]} is an image-level key, which a {depth.lower()}-depth query does not send",
+                             "use --level image")
         return cls(checked, tuple(check_keyword(k) for k in returns), depth, root)
 
     def keys_for(self, level: Level) -> dict[str, str]:
