@@ -16,6 +16,7 @@ import signal
 import stat
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import import_module
@@ -181,6 +182,27 @@ def setup_logging(verbosity: int, debug: bool, stream: IO[str]) -> None:
     root.handlers[:] = [logging.StreamHandler(stream)]
     root.handlers[0].setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root.setLevel(level)
+    warnings.showwarning = _LibraryWarnings()
+
+
+class _LibraryWarnings:
+    """Python warnings (pydicom's, about odd values in a PACS's answers) as one INFO line each, shown at -v 2:
+    never the multi-line default with library paths and source lines. A flood is cut after `cap` lines."""
+
+    def __init__(self, cap: int = 20) -> None:
+        self.log = logging.getLogger("pypx.library")
+        self.cap, self.shown = cap, 0
+
+    def __call__(self, message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: IO[str] | None = None, line: str | None = None) -> None:
+        self.shown += 1
+        if self.shown > self.cap:
+            if self.shown == self.cap + 1:
+                self.log.info("further library warnings not shown")
+            return
+        text = str(message).split(" Please see <", 1)[0]
+        origin = filename.rsplit("/site-packages/", 1)[-1].split("/", 1)[0] if "site-packages" in filename else ""
+        self.log.info("%s%s", f"{origin}: " if origin else "", text.splitlines()[0] if text else category.__name__)
 
 
 Main = Callable[[list[str], Env], int]

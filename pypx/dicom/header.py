@@ -5,7 +5,8 @@ the whole dataset and costs ~0.4 ms a file. This walker reads the Part 10 meta g
 over the little-endian (implicit or explicit VR) dataset by element lengths, keeping the raw
 bytes of the wanted tags, and walks on to the end of the file by lengths alone (no pixel data is
 read). A file that ends inside an element is reported as truncated: pydicom accepts such files
-silently. Values are decoded with pydicom's character-set tables. Anything else (deflated or
+silently; so is an image (it has Rows) that ends without its pixel data, as a file cut exactly before
+that last element does. Values are decoded with pydicom's character-set tables. Anything else (deflated or
 big-endian transfer syntax, odd VRs) falls back to pydicom, whose reading is not checked for
 truncation.
 """
@@ -30,6 +31,8 @@ DEFLATED = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")
 UNDEFINED = 0xFFFFFFFF
 ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 CHARSET_TAG = 0x00080005
+ROWS_TAG = 0x00280010
+PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})  # float, double float, pixel data
 LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"})
 TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI",
                       "UR", "UT"})
@@ -73,6 +76,7 @@ class _Walker:
     def __init__(self, source: _Source, wanted: frozenset[int]) -> None:
         self.source, self.wanted = source, wanted
         self.found: dict[int, tuple[str | None, bytes]] = {}
+        self.pixels = False  # a pixel data element at the top level
 
     def element(self, position: int, explicit: bool) -> tuple[int, str | None, int, int]:
         """(tag, VR, value length, value position) of the element at `position`."""
@@ -96,6 +100,8 @@ class _Walker:
             tag, vr, length, position = self.element(position, explicit)
             if tag == ITEM_END and end is None:
                 return position
+            if top and tag in PIXEL_TAGS:
+                self.pixels = True
             if length == UNDEFINED:
                 position = self.sequence(position, explicit and vr != "UN")
                 continue
@@ -184,8 +190,12 @@ def _fast(path: Path, tags: dict[int, str]) -> dict[str, str]:
         syntax, start = _meta(source)
         if syntax in DEFLATED or syntax == EXPLICIT_BE:
             raise _Unsupported(syntax)
-        walker = _Walker(source, frozenset(tags) | {CHARSET_TAG})
+        walker = _Walker(source, frozenset(tags) | {CHARSET_TAG, ROWS_TAG})
         walker.dataset(start, syntax != IMPLICIT_LE, source.size, top=True)
+        if ROWS_TAG in walker.found and not walker.pixels:
+            # pixel data is the last element: a copy cut exactly before it ends on an element boundary
+            raise HeaderError(f"truncated: an image (it has Rows) whose file ends at byte {source.size} "
+                              "without pixel data")
     charset_raw = walker.found.get(CHARSET_TAG, (None, b""))[1]
     charset = tuple(c.strip(" \0") for c in charset_raw.decode("ascii", "replace").split("\\"))
     encodings = _encodings(charset if any(charset) else ())

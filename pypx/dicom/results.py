@@ -15,6 +15,8 @@ from typing import Any
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
+from pypx.dicom.merge import is_uid
+
 
 @dataclass(frozen=True)
 class Match:
@@ -174,3 +176,36 @@ def to_dicom_json(result: FindResult) -> list[dict[str, Any]]:
             out.append(match_to_dicom_json(series))
             out.extend(match_to_dicom_json(im) for im in study.images.get(series.get("SeriesInstanceUID"), ()))
     return out
+
+
+def keep_identified(result: FindResult) -> tuple[FindResult, list[str]]:
+    """The result without studies, series or images whose UID is missing or not a UID, and what was dropped.
+
+    A saved result is edited by hand or written by other tools; an empty or malformed UID sent as a
+    retrieve key would match everything (or nothing), so such entries are left out, each kind said once.
+    """
+    dropped = {"study": 0, "series": 0, "image": 0}
+    studies = []
+    for study in result.studies:
+        if not is_uid(study.uid):
+            dropped["study"] += 1
+            continue
+        series = []
+        for one in study.series:
+            if is_uid(one.get("SeriesInstanceUID")):
+                series.append(one)
+            else:
+                dropped["series"] += 1
+        images = {}
+        for series_uid, matches in study.images.items():
+            kept = tuple(m for m in matches if is_uid(m.get("SOPInstanceUID")))
+            dropped["image"] += len(matches) - len(kept)
+            images[series_uid] = kept
+        studies.append(StudyResult(study.study, tuple(series), images))
+    keys = {"study": "StudyInstanceUID", "series": "SeriesInstanceUID", "image": "SOPInstanceUID"}
+    plural = {"study": "studies", "series": "series", "image": "images"}
+    notes = [f"{count} {kind if count == 1 else plural[kind]} without a valid {keys[kind]} left out "
+             "(an empty or malformed UID would widen the request)" for kind, count in dropped.items() if count]
+    if not notes:
+        return result, []
+    return FindResult(tuple(studies), result.command, result.warnings, result.limited, result.args), notes

@@ -119,3 +119,28 @@ def test_a_saved_find_is_still_read_when_fine(tmp_path: Path) -> None:
     saved.write_text(json.dumps({"status": "success", "data": []}), encoding="utf-8")
     result = invoke(["px-status", "--db", str(tmp_path / "log"), "--reportDataFile", str(saved), "--json"])
     assert result.stderr == "" and result.json()["studies"] == []
+
+
+def _entry(keyword: str, value: str) -> dict[str, str]:
+    return {"tag": "0000,0000", "value": value, "label": keyword}
+
+
+def test_entries_of_a_saved_find_without_a_valid_uid_are_left_out_never_sent_as_empty_keys(tmp_path: Path) -> None:
+    saved = tmp_path / "edited.json"
+    saved.write_text(json.dumps({"status": "success", "data": [
+        {"StudyInstanceUID": _entry("StudyInstanceUID", ""), "series": [
+            {"SeriesInstanceUID": _entry("SeriesInstanceUID", UID)}]},
+        {"StudyInstanceUID": _entry("StudyInstanceUID", UID), "series": [
+            {"SeriesInstanceUID": _entry("SeriesInstanceUID", "")},
+            {"SeriesInstanceUID": _entry("SeriesInstanceUID", "1.2.3*")},
+            {"SeriesInstanceUID": _entry("SeriesInstanceUID", "PX042; rm -rf /")}]},
+    ]}), encoding="utf-8")
+    # nothing valid is left, so nothing is sent: the PACS flags name a port where nothing listens
+    result = invoke(["px-move", "--db", str(tmp_path / "log"), "--reportDataFile", str(saved), *PACS, "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["series"] == []
+    assert result.stderr.splitlines() == [
+        f"WARNING pypx.cli.select: {saved}: 1 study without a valid StudyInstanceUID left out (an empty or malformed "
+        "UID would widen the request)",
+        f"WARNING pypx.cli.select: {saved}: 3 series without a valid SeriesInstanceUID left out (an empty or "
+        "malformed UID would widen the request)"]
