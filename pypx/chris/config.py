@@ -148,8 +148,8 @@ def storage_from_entry(key: str, entry: Mapping[str, Any], where: str = "") -> S
         raise ConfigError(f"{where} has no Swift user", "add \"login\": \"account:user\"")
     secret = _text(entry, "key", "password")
     if not secret:
-        raise ConfigError(f"{where} has no Swift key (pypx 3 assumed 'testing')",
-                          "add \"key\": \"...\" to the entry, or pass --swiftKey / $PYPX_SWIFT_KEY")
+        raise ConfigError(f"{where} has no Swift key and PYPX_SWIFT_KEY is not set",
+                          "export PYPX_SWIFT_KEY, or add \"key\" to the entry (mode 0600), or pass --swiftKey")
     project = _text(entry, "project_name", "tenant_name", "project")
     if version == "3" and not project:
         raise ConfigError(f"{where}: Keystone v3 needs a project", "add \"project_name\"")
@@ -197,6 +197,8 @@ def storage_settings(base: Basemount, key: str | None = None, overrides: Mapping
             merged = {}
         merged["storagetype"] = override_kind
     merged.update(overrides)
+    if not _text(merged, "key", "password"):  # pfdcm writes Swift entries without a key
+        merged["key"] = (os.environ if environ is None else environ).get("PYPX_SWIFT_KEY", "")
     where = f"storage entry '{name}'" if name else "storage flags"
     return storage_from_entry(name, merged, where)
 

@@ -6,7 +6,16 @@ import argparse
 import json
 
 from pypx.cli.chain import add_chain_options, prepare, run_prepared, then_names
-from pypx.cli.common import Env, add_db_options, add_pacs_options, basemount, entry, make_parser, parse
+from pypx.cli.common import (
+    Env,
+    Parser,
+    add_db_options,
+    add_pacs_options,
+    basemount,
+    entry,
+    make_parser,
+    parse,
+)
 from pypx.cli.services import add_cube_options, add_storage_options
 from pypx.cli.settings import pacs_settings
 from pypx.dicom.query import Level, Query, level_of
@@ -70,7 +79,7 @@ def add_query_options(parser: argparse.ArgumentParser) -> None:
     level.add_argument("--limit", type=int, metavar="N", help="at most N study matches (reported, exit 6)")
 
 
-def run(argv: list[str], env: Env) -> int:
+def build_parser(env: Env) -> Parser:
     parser = make_parser(PROG, "Query a PACS with C-FIND.", env)
     parser.epilog = EPILOG
     add_pacs_options(parser, listener=True)
@@ -85,7 +94,11 @@ def run(argv: list[str], env: Env) -> int:
     add_chain_options(parser)
     add_storage_options(parser)  # for --then push
     add_cube_options(parser)  # for --then register
-    args = parse(parser, argv)
+    return parser
+
+
+def run(argv: list[str], env: Env) -> int:
+    args = parse(build_parser(env), argv)
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
     query = query_from_args(args)

@@ -104,5 +104,5 @@ def main() -> None:
 
 def push_options_from_args(args: argparse.Namespace) -> PushOptions:
     """PushOptions from the push and template flags; --PACS names the folder when the record has none."""
-    options = push_options({name: getattr(args, name, None) for name in PUSH_OPTIONS})
+    options = push_options({name: value for name in PUSH_OPTIONS if (value := getattr(args, name, None)) is not None})
     return dataclasses.replace(options, fallback_pacs_name=getattr(args, "PACS", None) or "")
