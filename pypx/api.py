@@ -31,7 +31,15 @@ from pypx.find import find
 from pypx.listen import Listener
 from pypx.move import RetrieveReport, SeriesOutcome
 from pypx.plan import RetrieveOptions
-from pypx.push import PushOptions, PushReport, SeriesPush, SeriesRef, push_to_dicom, push_to_storage, series_of_result
+from pypx.push import (
+    PushOptions,
+    PushReport,
+    SeriesPush,
+    SeriesRef,
+    push_to_dicom,
+    push_to_storage,
+    series_of_result,
+)
 from pypx.register import RegisterReport, SeriesRegistration
 from pypx.repack import RepackReport, repack_files
 from pypx.report import ReportOptions, render
