@@ -42,7 +42,7 @@ def load_find_json(args: argparse.Namespace, env: Env) -> tuple[dict[str, Any], 
         text, source = args.reportData, "--reportData"
     else:
         text = read_input_text(args.reportDataFile, env)
-        source = args.reportDataFile if args.reportDataFile not in (None, "-") else "the input on stdin"
+        source = args.reportDataFile if args.reportDataFile not in (None, "-") else "the input"
     raw, result = parse_find_json(text, source)
     result, notes = keep_identified(result)
     for note in notes:
