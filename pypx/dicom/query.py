@@ -81,26 +81,41 @@ _INTEGER_RANGE = {"US": (0, 2**16 - 1), "SS": (-(2**15), 2**15 - 1), "UL": (0, 2
 # PS3.5 6.2: maximum characters per value (DA, TM, DT ranges are checked by their own rules)
 _MAX_CHARS = {"AE": 16, "AS": 4, "CS": 16, "DS": 16, "IS": 12, "LO": 64, "LT": 10240, "PN": 64, "SH": 16,
               "ST": 1024, "UI": 64}
-_TEXT_VRS = frozenset({"LT", "ST", "UT"})  # free text: backslash and CR/LF/TAB/FF are ordinary characters
+_TEXT_VRS = frozenset({"LT", "ST", "UT"})
+_CHARSET_VRS = frozenset({"SH", "LO", "ST", "LT", "UC", "UT", "PN"})  # the VRs a character set applies to  # free text: backslash and CR/LF/TAB/FF are ordinary characters
 _CONTROL = re.compile(r"[\x00-\x1a\x1c-\x1f\x7f]")  # ESC (0x1b) switches character sets
 _TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]")
 _DS = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
+def shown(value: str, limit: int = 80) -> str:
+    """A value for a one-line message: quoted, control characters escaped, long ones cut."""
+    cut = value[:limit] + ("..." if len(value) > limit else "")
+    if cut.isprintable():
+        return f"'{cut}'"
+    return ascii(cut)
+
+
 def check_keyword(keyword: str) -> str:
     tag = tag_for_keyword(keyword) if keyword else None  # pydicom maps '' to a retired tag
     if tag is None or keyword_for_tag(tag) != keyword:
-        raise UsageError(f"'{keyword}' is not a DICOM keyword", "use pydicom's names, e.g. PatientName, StudyDate")
+        raise UsageError(f"{shown(keyword)} is not a DICOM keyword", "use pydicom's names, e.g. PatientName, StudyDate")
     vr = dictionary_VR(tag)
     if vr == "SQ":
-        raise UsageError(f"'{keyword}' is a sequence; sequence matching is not supported")
+        raise UsageError(f"{shown(keyword)} is a sequence; sequence matching is not supported")
     if vr in _BINARY_VRS or " or " in vr:
-        raise UsageError(f"'{keyword}' holds binary data (VR {vr}) and cannot be a query key",
+        raise UsageError(f"{shown(keyword)} holds binary data (VR {vr}) and cannot be a query key",
                          "query by text, number, date or UID attributes")
     return keyword
 
 
 def _check_chars(keyword: str, vr: str, value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: bytes that were not UTF-8 on the command line
+        raise UsageError(f"--{keyword}: the value is not valid UTF-8 text") from None
+    if vr not in _CHARSET_VRS and not value.isascii():
+        raise UsageError(f"--{keyword} {shown(value)}: VR {vr} values are plain ASCII")
     if (_TEXT_CONTROL if vr in _TEXT_VRS else _CONTROL).search(value):
         raise UsageError(f"--{keyword}: the value holds a control character", "DICOM text values cannot carry them")
     limit = _MAX_CHARS.get(vr)
@@ -139,13 +154,13 @@ def _check_range(keyword: str, value: str, check: Callable[[str], bool], what: s
     low, sep, high = value.partition("-")
     ends = [low, high] if sep else [low]
     if sep and not (low or high):
-        raise UsageError(f"--{keyword} '{value}': a range needs at least one end")
+        raise UsageError(f"--{keyword} {shown(value)}: a range needs at least one end")
     for end in ends:
         if end and not check(end):
-            raise UsageError(f"--{keyword} '{value}' is not a valid {what} or range",
+            raise UsageError(f"--{keyword} {shown(value)} is not a valid {what} or range",
                              f"use {'YYYYMMDD' if what == 'date' else 'HHMMSS'}, A-B, A- or -B")
     if sep and low and high and low > high:
-        raise UsageError(f"--{keyword} '{value}': the range runs backwards")
+        raise UsageError(f"--{keyword} {shown(value)}: the range runs backwards")
 
 
 def check_value(keyword: str, value: str) -> str:
@@ -159,25 +174,25 @@ def check_value(keyword: str, value: str) -> str:
         _check_range(keyword, value, _valid_time, "time")
     elif vr == "DT":
         if not re.match(r"^[0-9.+-]+$", value):
-            raise UsageError(f"--{keyword} '{value}' is not a valid date-time or range")
+            raise UsageError(f"--{keyword} {shown(value)} is not a valid date-time or range")
     elif vr == "UI":
         for uid in value.split("\\"):
             if not _UID.match(uid) or len(uid) > 64:
-                raise UsageError(f"--{keyword} '{uid}' is not a UID", "UIDs are digits and dots, at most 64 long; "
+                raise UsageError(f"--{keyword} {shown(uid)} is not a UID", "UIDs are digits and dots, at most 64 long; "
                                  "give several as uid1\\uid2; wildcards do not apply to UIDs")
     elif vr == "AS":
         if not _AGE.match(value):
-            raise UsageError(f"--{keyword} '{value}' is not an age", "use nnnD, nnnW, nnnM or nnnY, e.g. 045Y")
+            raise UsageError(f"--{keyword} {shown(value)} is not an age", "use nnnD, nnnW, nnnM or nnnY, e.g. 045Y")
     elif vr in _INTEGER_RANGE:
         low, high = _INTEGER_RANGE[vr]
         for number in value.split("\\"):
             if not re.match(r"^ *[+-]?\d+ *$", number):
-                raise UsageError(f"--{keyword} '{value}' must be an integer")
+                raise UsageError(f"--{keyword} {shown(value)} must be an integer")
             if not low <= int(number) <= high:
-                raise UsageError(f"--{keyword} '{value}' is out of range for VR {vr} ({low} to {high})")
+                raise UsageError(f"--{keyword} {shown(value)} is out of range for VR {vr} ({low} to {high})")
     elif vr in ("DS", "FL", "FD"):
         if not all(_DS.match(number.strip()) for number in value.split("\\")):
-            raise UsageError(f"--{keyword} '{value}' must be a decimal number")
+            raise UsageError(f"--{keyword} {shown(value)} must be a decimal number")
     _check_chars(keyword, vr, value)
     return value
 

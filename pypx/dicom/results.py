@@ -89,10 +89,10 @@ def to_pypx_json(result: FindResult) -> dict[str, Any]:
 
 
 def _value_of(entry: Any) -> str:
-    if isinstance(entry, dict):
-        value = entry.get("value", "")
-        return "" if value is None else str(value)
-    return "" if entry is None else str(entry)
+    value = entry.get("value", "") if isinstance(entry, dict) else entry
+    text = "" if value is None else str(value)
+    # JSON can escape lone surrogates ("\ud800"), which no output can encode: they become U+FFFD
+    return text if text.isascii() else text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 _NOT_TAGS = frozenset({"series", "images", "uid", "label", "command", "status"})
