@@ -23,7 +23,6 @@ from typing import Any
 
 from pypx.errors import LocalIOError
 
-
 LOCK_SLOTS = 64
 _held = threading.local()  # lock files this thread holds: a nested lock on the same slot must not wait on itself
 
