@@ -5,6 +5,7 @@ the BASEMOUNT mounted from the host. Marked `image`: skip it locally with -m "no
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -22,7 +23,8 @@ from tests.podman_rig import PodmanRig
 from tests.shell import ROOT
 
 pytestmark = pytest.mark.image
-TAG = "localhost/pypx:test"
+# one tag per checkout, so that test runs of two checkouts on one machine never retag each other's image
+TAG = f"localhost/pypx:test-{hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]}"
 OWNER = 4321  # a host user the image does not know: files must still be written as it
 
 
@@ -72,6 +74,9 @@ def test_echo_and_find_json_from_the_image(rig: PodmanRig, sandbox_pacs: Sandbox
     assert find.returncode == 0, find.stderr
     studies = {s["StudyInstanceUID"]["value"] for s in json.loads(find.stdout)["data"]}
     assert studies == {st["uid"] for st in patient["studies"]}
+    shell = run(rig, host_base, "PACS_QR.sh", "-v", "1", "--", f"--PatientID {patient['id']} --json")
+    assert shell.returncode == 0 and "+ px-find --PACS sandbox --db /pypx/log" in shell.stderr, shell.stderr
+    assert json.loads(shell.stdout)["data"] == json.loads(find.stdout)["data"]
     closed = run(rig, host_base, "px-echo", "--PACS", "sandbox", "--serverPort", "1")
     assert closed.returncode == 3 and closed.stderr.startswith("px-echo: cannot reach")
 
