@@ -194,8 +194,21 @@ main() {
   [[ -n $LISTENER_PORT ]] && listener+=(--listenerPort "$LISTENER_PORT")
   ((VERBOSITY >= 2)) && verbose=(-v 2)
 
+  case $action in
+    find|retrieve|status|push|register|report|echo) ;;
+    *) die 2 "unknown action '$action': find, retrieve, status, report, push, register or echo" ;;
+  esac
+  if [[ $action == report ]]; then
+    case $report_format in
+      tabular|rawText|csv|json) ;;
+      *) die 2 "unknown report format '$report_format': tabular, rawText, csv or json" ;;
+    esac
+  fi
   if [[ $action != echo ]] && ((!have_query)); then
     die 2 "no query: give the px-find flags after --, e.g. -- \"--PatientID 1234567\""
+  fi
+  if [[ $institution == sandbox && ! -e $BASEMOUNT/services/pacs.json ]]; then
+    die 2 "no sandbox PACS in $BASEMOUNT: start one with: PYPX_DB=$BASEMOUNT/log px-sandbox up --seed"
   fi
   local command=()
   case $action in
@@ -210,10 +223,6 @@ main() {
       [[ -n $CUBE ]] || die 2 "institution '$institution' names no CUBE: give --cube KEY (see $PROG -x)"
       command=(px-register --CUBE "$CUBE" "${pacs[@]}" "${db[@]}" "${verbose[@]}" "${query[@]}") ;;
     report)
-      case $report_format in
-        tabular|rawText|csv|json) ;;
-        *) die 2 "unknown report format '$report_format': tabular, rawText, csv or json" ;;
-      esac
       local find=(px-find "${pacs[@]}" "${db[@]}" "${verbose[@]}" "${query[@]}" --json)
       local render=(px-report --printReport "$report_format")
       show "${find[@]}"
@@ -225,7 +234,6 @@ main() {
       set -e
       ((codes[0] == 0)) || exit "${codes[0]}"
       exit "${codes[1]}" ;;
-    *) die 2 "unknown action '$action': find, retrieve, status, report, push, register or echo" ;;
   esac
   show "${command[@]}"
   exec "${command[@]}"

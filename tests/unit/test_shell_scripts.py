@@ -43,6 +43,7 @@ def test_inline_help_explains_institutions_and_the_storage_and_cube_keys() -> No
     (["--aec"], "--aec needs a value"),
     (["--PatientID", "1"], "unknown option '--PatientID' (the px-find flags go after --)"),
     (["-v", "x", "--", "--PatientID 1"], "-v takes a number"),
+    (["--basemount", "/nonexistent", "--", "--PatientID 1"], "no sandbox PACS in /nonexistent: start one with"),
 ])
 def test_own_usage_errors_are_one_line_and_exit_2(argv: list[str], says: str) -> None:
     done = run_script("PACS_QR.sh", *argv)
