@@ -62,6 +62,9 @@ def test_image_runs_as_a_user_not_root_and_lists_its_commands(rig: PodmanRig) ->
     usage = rig.run(TAG)
     assert usage.returncode == 0 and "px-find" in usage.stdout and "--COMMAND" in usage.stdout
     assert rig.run(TAG, "--px-bogus").returncode == 2
+    # the build's pip settings were mounted for its RUN steps only: what podman leaves are empty mount points
+    leftovers = rig.run(TAG, "sh", "-c", "cat /etc/pip.conf 2>/dev/null; find /run/pypx-build -size +0 -type f 2>/dev/null || true")
+    assert leftovers.returncode == 0 and leftovers.stdout == ""
     config = json.loads(rig.podman("image", "inspect", TAG).stdout)[0]["Config"]
     assert "10402/tcp" in config["ExposedPorts"]
 

@@ -3,15 +3,18 @@ CUBE stand-in when one is configured and a note when none is."""
 
 from __future__ import annotations
 
+import os
+import pty
 import re
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from pypx.store.layout import Basemount
 from pypx.store.services import set_entry
 from tests.cube_standin import CubeStandin, fs_lister
-from tests.shell import BIN, run_script
+from tests.shell import BIN, ROOT, run_script, shell_env
 
 STEPS = ["sandbox", "px-echo", "px-find", "px-report", "px-move", "px-status", "px-repack", "px-smdb", "px-push",
          "px-register", "pfstorage", "px-do", "done"]
@@ -37,6 +40,7 @@ def test_workflow_runs_every_verb_in_order_and_registers_with_cube(
     assert len(pushed) == 12  # patient PX042-00001: 2 studies x 2 series x 3 images
     assert len(standin.series) == 4
     assert "Every verb ran" in done.stdout
+    assert "(Enter for the next step)" not in done.stdout  # no terminal: no pauses
 
 
 def test_workflow_without_cube_skips_register_with_a_note_and_leaves_no_pacs_running(tmp_path: Path) -> None:
@@ -48,3 +52,29 @@ def test_workflow_without_cube_skips_register_with_a_note_and_leaves_no_pacs_run
     status = subprocess.run([str(BIN / "px-sandbox"), "status", "--db", str(root / "log")], capture_output=True,
                             text=True, timeout=60)
     assert status.returncode == 8  # down: the walkthrough stopped the PACS it started
+
+
+def test_workflow_pauses_between_steps_on_a_terminal(tmp_path: Path) -> None:
+    """Under a pseudo-terminal it waits for Enter before each step after the first (12 times)."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the pty is its controlling terminal
+        os.execve(str(ROOT / "workflow.sh"), ["workflow.sh", "--basemount", str(tmp_path / "wf")],
+                  {**shell_env(), "NO_COLOR": "1"})
+    output, prompts = b"", 0
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+        while output.count(b"(Enter for the next step)") > prompts:
+            prompts += 1
+            os.write(fd, b"\n")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, output[-2000:].decode(errors="replace")
+    assert prompts == len(STEPS) - 1
+    assert b"Every verb ran" in output
