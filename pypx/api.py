@@ -93,7 +93,7 @@ def status(base: Basemount, result: FindResult | None = None, study_uids: Iterab
 def push(result: FindResult | Sequence[SeriesRef], base: Basemount, to: StorageSettings | PacsSettings,
          options: PushOptions | None = None) -> PushReport:
     """Push the series of `result` to ChRIS storage (StorageSettings) or by C-STORE to a DICOM node."""
-    from pypx.chris.storage import open_storage
+    from pypx.chris.backends import open_storage
 
     refs = series_of_result(result) if isinstance(result, FindResult) else list(result)
     options = options or PushOptions()
