@@ -73,10 +73,11 @@ def run(argv: Sequence[str], *, wall_timeout: float | None = None, cwd: Path | N
 
 
 def run_streaming(argv: Sequence[str], on_line: Callable[[str], None], *,
-                  wall_timeout: float | None = None) -> Completed:
+                  wall_timeout: float | None = None, keep: Callable[[str], bool] | None = None) -> Completed:
     """Run a tool, handing each line of its log (stdout and stderr merged) to `on_line` as it comes.
 
-    Lets the caller work (e.g. read response files) while the tool is still talking to the peer.
+    Lets the caller work (e.g. read response files) while the tool is still talking to the peer. Only the
+    lines `keep` accepts (all by default) are kept for the returned log, so a long run's memory stays flat.
     """
     log.debug("run: %s", " ".join(argv))
     started = time.monotonic()
@@ -96,7 +97,8 @@ def run_streaming(argv: Sequence[str], on_line: Callable[[str], None], *,
         assert proc.stdout is not None
         for raw in proc.stdout:
             line = raw.decode("utf-8", "replace").rstrip("\n")
-            lines.append(line)
+            if keep is None or keep(line):
+                lines.append(line)
             on_line(line)
         returncode = proc.wait()
     finally:

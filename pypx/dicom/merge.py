@@ -30,7 +30,9 @@ class LevelMerge:
 
     level: str
     identifier: Mapping[str, str]
+    keep_values: bool = True  # False: only the keys are kept (an entity streamed out needs no copy here)
     entities: dict[str, dict[str, str]] = field(default_factory=dict)
+    distinct: int = 0
     answers: int = 0
     repeats: int = 0
     unnamed: int = 0  # answers without the level's unique key (or with one that is not a UID)
@@ -58,7 +60,8 @@ class LevelMerge:
             return None
         known = self.entities.get(name)
         if known is None:
-            self.entities[name] = tags
+            self.entities[name] = tags if self.keep_values else {}
+            self.distinct += 1
             return tags
         self.repeats += 1
         for keyword, value in tags.items():
@@ -86,7 +89,7 @@ class LevelMerge:
             warnings.append(f"{where}: {self.foreign} answer(s) naming another {asked} than the query gave were "
                             "skipped (the PACS did not match on a unique key of the query)")
         if self.repeats:
-            info.append(f"{where}: {self.answers} answers for {len(self.entities)} distinct {self.key} value(s); "
+            info.append(f"{where}: {self.answers} answers for {self.distinct} distinct {self.key} value(s); "
                         "repeats merged (this PACS repeats an entity, typically once per matching instance)")
         return warnings, info
 
@@ -99,6 +102,6 @@ def merge_notes(level: str, merges: Iterable[LevelMerge]) -> tuple[list[str], li
         total.repeats += merge.repeats
         total.unnamed += merge.unnamed
         total.foreign += merge.foreign
-        total.entities.update(dict.fromkeys(merge.entities, {}))
+        total.distinct += merge.distinct
         total.asked = total.asked or merge.asked
     return total.notes(f"C-FIND {level}")

@@ -10,6 +10,8 @@ Values are strings as the PACS sent them (padding stripped); multi-values are jo
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,25 +69,67 @@ def _match_to_pypx(match: Match) -> dict[str, Any]:
     return {keyword: _tag_entry(keyword, value) for keyword, value in sorted(match.tags.items())}
 
 
-def to_pypx_json(result: FindResult) -> dict[str, Any]:
-    data = []
-    for study in result.studies:
-        entry = _match_to_pypx(study.study)
-        entry["series"] = []
-        for series in study.series:
-            series_entry = _match_to_pypx(series)
-            images = study.images.get(series.get("SeriesInstanceUID"))
-            if images is not None:
-                series_entry["images"] = [_match_to_pypx(image) for image in images]
-            entry["series"].append(series_entry)
-        data.append(entry)
-    out: dict[str, Any] = {"status": "success", "command": result.command, "data": data}
+def study_to_pypx(study: StudyResult) -> dict[str, Any]:
+    """One element of the pypx JSON's "data": the study's tags and its "series" (with "images" at image depth)."""
+    entry = _match_to_pypx(study.study)
+    entry["series"] = []
+    for series in study.series:
+        series_entry = _match_to_pypx(series)
+        images = study.images.get(series.get("SeriesInstanceUID"))
+        if images is not None:
+            series_entry["images"] = [_match_to_pypx(image) for image in images]
+        entry["series"].append(series_entry)
+    return entry
+
+
+def _after_data(result: FindResult) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     if result.warnings:
         out["warnings"] = list(result.warnings)
     if result.limited:
         out["limited"] = True
     out["args"] = result.args
     return out
+
+
+def to_pypx_json(result: FindResult) -> dict[str, Any]:
+    data = [study_to_pypx(study) for study in result.studies]
+    return {"status": "success", "command": result.command, "data": data, **_after_data(result)}
+
+
+def _dumps(value: Any, indent: str) -> str:
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    return text.replace("\n", "\n" + indent)
+
+
+class PypxJsonStream:
+    """The text of `json.dumps(to_pypx_json(result), indent=2, ensure_ascii=False)`, byte for byte, written
+    one study at a time as a find delivers them (`study`), then closed with what is known last (`finish`)."""
+
+    def __init__(self, write: Callable[[str], object]) -> None:
+        self.write = write
+        self.started = False
+        self.count = 0
+
+    def _start(self, command: str) -> None:
+        self.write('{\n  "status": "success",\n  "command": ' + json.dumps(command, ensure_ascii=False)
+                   + ',\n  "data": [')
+        self.started = True
+
+    def study(self, study: StudyResult, command: str) -> None:
+        if not self.started:
+            self._start(command)
+        self.write(("," if self.count else "") + "\n    " + _dumps(study_to_pypx(study), "    "))
+        self.count += 1
+
+    def finish(self, result: FindResult) -> None:
+        """Close the document; `result` gives the command (if no study came), warnings, limited and args."""
+        if not self.started:
+            self._start(result.command)
+        self.write("\n  ]" if self.count else "]")
+        for key, value in _after_data(result).items():
+            self.write(",\n  " + json.dumps(key) + ": " + _dumps(value, "  "))
+        self.write("\n}")
 
 
 def _value_of(entry: Any) -> str:
