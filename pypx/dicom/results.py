@@ -97,9 +97,25 @@ def to_pypx_json(result: FindResult) -> dict[str, Any]:
     return {"status": "success", "command": result.command, "data": data, **_after_data(result)}
 
 
-def _dumps(value: Any, indent: str) -> str:
-    text = json.dumps(value, indent=2, ensure_ascii=False)
-    return text.replace("\n", "\n" + indent)
+_STRING = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses for strings (C code)
+
+
+def _dumps(value: Any, level: int) -> str:
+    """`json.dumps(value, indent=2, ensure_ascii=False)` as it reads nested `level` deep, for dicts, lists
+    and strings; json's indenting encoder is pure Python, and this is the cost of a large find's output."""
+    if isinstance(value, str):
+        return _STRING(value)
+    inner = "\n" + "  " * (level + 1)
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        if not value:
+            return "{}"
+        body = ("," + inner).join(_STRING(key) + ": " + _dumps(item, level + 1) for key, item in value.items())
+        return "{" + inner + body + "\n" + "  " * level + "}"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        return "[" + inner + ("," + inner).join(_dumps(item, level + 1) for item in value) + "\n" + "  " * level + "]"
+    return json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + "  " * level)
 
 
 class PypxJsonStream:
@@ -119,7 +135,7 @@ class PypxJsonStream:
     def study(self, study: StudyResult, command: str) -> None:
         if not self.started:
             self._start(command)
-        self.write(("," if self.count else "") + "\n    " + _dumps(study_to_pypx(study), "    "))
+        self.write(("," if self.count else "") + "\n    " + _dumps(study_to_pypx(study), 2))
         self.count += 1
 
     def finish(self, result: FindResult) -> None:
@@ -128,7 +144,7 @@ class PypxJsonStream:
             self._start(result.command)
         self.write("\n  ]" if self.count else "]")
         for key, value in _after_data(result).items():
-            self.write(",\n  " + json.dumps(key) + ": " + _dumps(value, "  "))
+            self.write(",\n  " + json.dumps(key, ensure_ascii=False) + ": " + _dumps(value, 1))
         self.write("\n}")
 
 
