@@ -93,12 +93,16 @@ def read_json(path: Path, default: Any = None) -> Any:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return default
+    except UnicodeDecodeError as err:
+        raise LocalIOError(f"{path} is not UTF-8 text (byte {err.start})", "fix or remove the file") from None
     except OSError as err:
         raise LocalIOError(f"cannot read {path} ({err.strerror})") from err
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise LocalIOError(f"{path} is not valid JSON (line {err.lineno})", "fix or remove the file") from err
+    except RecursionError:
+        raise LocalIOError(f"{path} is nested too deeply to be a pypx record", "fix or remove the file") from None
 
 
 def update_json(path: Path, change: Callable[[Any], Any], default: Any = None, mode: int = 0o644) -> Any:
