@@ -98,7 +98,8 @@ def main() -> None:
                 "peak RSS px-find --StudyOnly, MB": f"{med['px-find study'][1]:.1f}",
                 "peak RSS px-find series depth, MB": f"{med['px-find series'][1]:.1f}",
                 "rounds": args.repeat,
-            }, Path(__file__).with_name("results") / "find_scale.json")
+            }, Path(__file__).with_name("results") / (
+                "find_scale.json" if total_series == 20000 else f"find_scale_{total_series}.json"))
 
 
 if __name__ == "__main__":

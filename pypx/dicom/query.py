@@ -78,9 +78,6 @@ _BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 _INTEGER_RANGE = {"US": (0, 2**16 - 1), "SS": (-(2**15), 2**15 - 1), "UL": (0, 2**32 - 1),
                   "SL": (-(2**31), 2**31 - 1), "UV": (0, 2**64 - 1), "SV": (-(2**63), 2**63 - 1),
                   "IS": (-(2**31), 2**31 - 1)}
-# PS3.5 6.2: maximum characters per value (DA, TM, DT ranges are checked by their own rules)
-_MAX_CHARS = {"AE": 16, "AS": 4, "CS": 16, "DS": 16, "IS": 12, "LO": 64, "LT": 10240, "PN": 64, "SH": 16,
-              "ST": 1024, "UI": 64}
 _TEXT_VRS = frozenset({"LT", "ST", "UT"})
 _CHARSET_VRS = frozenset({"SH", "LO", "ST", "LT", "UC", "UT", "PN"})  # the VRs a character set applies to  # free text: backslash and CR/LF/TAB/FF are ordinary characters
 _CONTROL = re.compile(r"[\x00-\x1a\x1c-\x1f\x7f]")  # ESC (0x1b) switches character sets
@@ -118,13 +115,8 @@ def _check_chars(keyword: str, vr: str, value: str) -> None:
         raise UsageError(f"--{keyword} {shown(value)}: VR {vr} values are plain ASCII")
     if (_TEXT_CONTROL if vr in _TEXT_VRS else _CONTROL).search(value):
         raise UsageError(f"--{keyword}: the value holds a control character", "DICOM text values cannot carry them")
-    limit = _MAX_CHARS.get(vr)
-    if vr == "PN":
-        parts = [group for name in value.split("\\") for group in name.split("=")]
-    else:
-        parts = [value] if vr in _TEXT_VRS else value.split("\\")
-    if limit and any(len(part) > limit for part in parts):
-        raise UsageError(f"--{keyword}: a value is longer than VR {vr} allows ({limit} characters)")
+    # longer than the VR's maximum is the PACS's to judge (it matches nothing, or is refused there); longer
+    # than an element's 16-bit length cannot be written at all
     if len(value.encode("utf-8")) > 65534:
         raise UsageError(f"--{keyword}: the value is longer than a DICOM element can hold (64 KB)")
 
