@@ -120,14 +120,12 @@ def storescp(
 ) -> list[str]:
     """A receiver: files land in `out_dir` as <Modality>.<SOPInstanceUID>.dcm, one subdir per study.
 
-    One process serves one association at a time: its log, read line by line, says when each file is
-    complete. (`--fork` would serve associations in parallel, but the children's log lines, written in
-    several pieces each, can interleave mid-line, so the log could no longer be trusted.) The log config
-    still tags lines with the writer's PID, so a forking receiver can be told apart if it is ever used.
+    `--fork`: a child process per association, so a second sender never waits for the first. The
+    children's log lines can interleave, so the log is not what says a file is complete (`pypx.spool`).
     """
     # +xa: accept every transfer syntax DCMTK knows (JPEG, JPEG 2000, RLE, deflate ...), since PACS
     # often hold compressed images and refuse to decompress them for a C-MOVE.
-    args = [binary, "-lc", str(STORESCP_LOG_CONFIG), "+xa", "-aet", aet, "-ta", _seconds(acse_timeout),
+    args = [binary, "--fork", "-lc", str(STORESCP_LOG_CONFIG), "+xa", "-aet", aet, "-ta", _seconds(acse_timeout),
             *(["-td", _seconds(dimse_timeout)] if dimse_timeout else []), *tls_args(tls),
             "-od", str(out_dir), "-fe", ".dcm", "--sort-on-study-uid", "st", "-uf"]
     return [*args, str(port)]

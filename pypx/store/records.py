@@ -205,6 +205,37 @@ class Database:
 
         update_json(self.series_file(series_uid, "retrieve"), change, default={})
 
+    def record_delivery(self, series_uid: str, destination: str, attempt: RetrieveAttempt, state: str,
+                        expected: int | None = None) -> None:
+        """An attempt whose files went to another receiver (`destination`, an AE title): the attempt, and
+        what the PACS said it delivered there, under `delivered` in the retrieve record."""
+        self.record_attempt(series_uid, attempt, expected)
+
+        def change(current: Any) -> Any:
+            return {**(current or {}), "delivered": {
+                "ae": destination, "state": state, "completed": attempt.completed, "failed": attempt.failed,
+                "warning": attempt.warning, "at": attempt.at}}
+
+        update_json(self.series_file(series_uid, "retrieve"), change, default={})
+
+    def delivery(self, series_uid: str) -> dict[str, Any] | None:
+        """The last delivery of the series to another receiver, or None."""
+        record = read_json(self.series_file(series_uid, "retrieve")) or {}
+        delivered = record.get("delivered") if isinstance(record, dict) else None
+        return delivered if isinstance(delivered, dict) else None
+
+    def withdraw_request(self, series_uid: str) -> None:
+        """A recorded request that was never sent (the retrieve stopped first): not in progress any more,
+        and with no earlier attempt, not requested at all."""
+        def change(current: Any) -> Any:
+            current = dict(current or {})
+            if not current.get("attempts"):
+                return {}
+            current["in_progress"] = False
+            return current
+
+        update_json(self.series_file(series_uid, "retrieve"), change, default={})
+
     def record_arrivals(self, items: Iterable[FiledInstance]) -> None:
         """Add filed instances: one locked update per series touched, whatever the batch size."""
         by_series: dict[str, list[FiledInstance]] = defaultdict(list)
