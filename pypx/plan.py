@@ -9,8 +9,9 @@ missing instances, the others are fetched whole.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -42,6 +43,24 @@ class RetrieveOptions:
     movescu: str = "movescu"
     getscu: str = "getscu"
     findscu: str = "findscu"
+
+
+def receiver_mode(options: RetrieveOptions, pacs: PacsSettings) -> str:
+    """The receiver asked for: the option unless auto, else $PYPX_RECEIVER, else the PACS entry's
+    `receiver` key (services/pacs.json), else auto."""
+    if options.receiver != "auto":
+        return options.receiver
+    chosen = os.environ.get("PYPX_RECEIVER") or pacs.receiver or "auto"
+    if chosen not in RECEIVERS:
+        raise UsageError(f"receiver '{chosen}' is not one of {', '.join(RECEIVERS)}",
+                         "check $PYPX_RECEIVER and the PACS entry's 'receiver'")
+    return chosen
+
+
+def effective(options: RetrieveOptions, pacs: PacsSettings) -> RetrieveOptions:
+    """The options with the receiver resolved (see `receiver_mode`)."""
+    mode = receiver_mode(options, pacs)
+    return options if mode == options.receiver else replace(options, receiver=mode)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -181,6 +200,7 @@ def _image_uids(pacs: PacsSettings, plans: Sequence[SeriesPlan], binary: str) ->
 
 def plan(result: FindResult, pacs: PacsSettings, db: Database, options: RetrieveOptions) -> list[SeriesPlan]:
     """Decide, per series, to skip it, fetch it whole, or fetch only its missing instances."""
+    options = effective(options, pacs)
     if options.receiver == "elsewhere":
         return _plan_elsewhere(result, pacs, db, options)
     plans = []

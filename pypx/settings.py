@@ -45,6 +45,7 @@ class PacsSettings:
     name: str = ""  # the services key, used as pacs_name in ChRIS
     tls: Tls | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
+    receiver: str = ""  # the entry's `receiver` (e.g. "elsewhere": the move destination is not pypx)
 
 
 # flag dest -> keys accepted in a pacs.json entry (pfdcm's names first, pypx 3's after)
@@ -121,6 +122,7 @@ def pacs_settings(args: argparse.Namespace, base: Basemount) -> PacsSettings:
         listener_port=_port(listener_port, "--listenerPort") if listener_port not in (None, "") else None,
         name=name or str(getattr(args, "PACS", "") or ""),
         tls=tls,
+        receiver=str(entry.get("receiver") or ""),
         timeouts=Timeouts(
             connect=float(getattr(args, "connect_timeout", None) or Timeouts.connect),
             acse=float(getattr(args, "acse_timeout", None) or Timeouts.acse),

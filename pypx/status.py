@@ -3,7 +3,8 @@
 A series is `complete` when as many instances are filed as the PACS said it holds; `receiving` while
 a retrieve runs or files wait in a spool; `partial` when a finished retrieve left some out; `failed`
 when it brought nothing; `requested` when asked for and not yet tried; `absent` when never asked for
-and nothing is held.
+and nothing is held; `delivered` when the PACS delivered all of it to a receiver elsewhere (not pypx:
+ChRIS's receiver, another PACS), which is done, but not held here.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pypx.dicom.results import FindResult
 from pypx.errors import ExitCode
 from pypx.store.records import Database, SeriesState
 
-STATES = ("complete", "receiving", "partial", "failed", "requested", "absent")
+STATES = ("complete", "delivered", "receiving", "partial", "failed", "requested", "absent")
+DONE = ("complete", "delivered")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class SeriesStatus:
     pushed: int | None
     registered: bool | None
     state: str
+    delivered_to: str = ""  # the AE a retrieve delivered the series to, when not held here
 
 
 @dataclass(frozen=True)
@@ -63,12 +66,14 @@ def _int(value: Any) -> int | None:
 
 
 def series_state(expected: int | None, repacked: int, pending: int, in_progress: bool,
-                 last_attempt: str | None, requested: bool) -> str:
+                 last_attempt: str | None, requested: bool, delivered: bool = False) -> str:
     """The state of one series from counts and the last retrieve attempt. Pure."""
     if expected is not None and repacked >= expected and (expected > 0 or requested):
         return "complete"
     if in_progress or pending:
         return "receiving"
+    if delivered and last_attempt == "success":
+        return "delivered"
     if last_attempt is not None:
         if repacked == 0 and last_attempt == "failed":
             return "failed"
@@ -85,11 +90,11 @@ def study_state(states: Sequence[str]) -> str:
         return "absent"
     for state in ("receiving", "failed", "partial", "requested"):
         if state in states:
-            return "partial" if state == "requested" and "complete" in states else state
-    if all(s == "complete" for s in states):
-        return "complete"
+            return "partial" if state == "requested" and any(s in DONE for s in states) else state
+    if all(s in DONE for s in states):
+        return "complete" if "complete" in states else "delivered"
     # some series filed, the others never asked for: the study is partly here, not absent
-    return "partial" if "complete" in states else "absent"
+    return "partial" if any(s in DONE for s in states) else "absent"
 
 
 def _present(state: SeriesState) -> int:
@@ -109,6 +114,7 @@ def _series_status(state: SeriesState, expected_hint: int | None, pending: int, 
     push = state.push or {}
     register = state.register or {}
     repacked = _present(state)
+    delivered = retrieve.get("delivered") if isinstance(retrieve.get("delivered"), dict) else None
     return SeriesStatus(
         series_uid=state.uid, study_uid=study_uid,
         description=tags.get("SeriesDescription") or state.tag("SeriesDescription"),
@@ -118,7 +124,9 @@ def _series_status(state: SeriesState, expected_hint: int | None, pending: int, 
         pushed=_int(push.get("count")) if push else None,
         registered=bool(register.get("registered")) if register else None,
         state=series_state(expected, repacked, pending, bool(retrieve.get("in_progress")),
-                           attempts[-1]["status"] if attempts else None, bool(retrieve)),
+                           attempts[-1]["status"] if attempts else None, bool(retrieve),
+                           delivered is not None and delivered.get("state") == "complete"),
+        delivered_to=str(delivered.get("ae", "")) if delivered else "",
     )
 
 
@@ -159,7 +167,7 @@ def status_of_uids(db: Database, study_uids: Iterable[str] = (), series_uids: It
 
 
 def exit_code(studies: Sequence[StudyStatus]) -> int:
-    complete = all(s.state == "complete" for study in studies for s in study.series) and any(
+    complete = all(s.state in DONE for study in studies for s in study.series) and any(
         study.series for study in studies)
     return int(ExitCode.OK if complete else ExitCode.INCOMPLETE)
 
@@ -172,7 +180,8 @@ def to_json(studies: Sequence[StudyStatus], unfiled: int = 0) -> dict[str, Any]:
         totals["quarantined_unfiled"] = unfiled
     return {
         "status": "complete" if exit_code(studies) == 0 else "incomplete",
-        "totals": totals | {"series": len(series), "complete": sum(s.state == "complete" for s in series)},
+        "totals": totals | {"series": len(series), "complete": sum(s.state == "complete" for s in series)}
+        | ({"delivered": delivered} if (delivered := sum(s.state == "delivered" for s in series)) else {}),
         "studies": [{"StudyInstanceUID": st.study_uid, "PatientID": st.patient_id, "PatientName": st.patient_name,
                      "StudyDescription": st.description, "StudyDate": st.date, "state": st.state,
                      "series": [asdict(s) for s in st.series]} for st in studies],
@@ -188,6 +197,8 @@ def render_text(studies: Sequence[StudyStatus], unfiled: int = 0) -> str:
         for s in study.series:
             expected = "?" if s.expected is None else str(s.expected)
             extra = f"  quarantined {s.quarantined}" if s.quarantined else ""
+            if s.delivered_to:
+                extra += f"  delivered to {s.delivered_to}"
             if s.pushed is not None:
                 extra += f"  pushed {s.pushed}"
             if s.registered is not None:

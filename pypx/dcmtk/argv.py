@@ -44,10 +44,10 @@ def tls_args(tls: Tls | None) -> list[str]:
 
 
 def require_plain_tcp(pacs: PacsSettings, tool: str) -> None:
-    """movescu and getscu of DCMTK 3.6.7 (Debian 12) have no TLS options: say so before anything is sent."""
+    """movescu and getscu of DCMTK 3.6.7 (Debian 12) have no TLS options (pypx retrieves over TLS with
+    pynetdicom instead, `pypx.netdicom`): never build their argv with TLS settings."""
     if pacs.tls is not None:
-        raise ConfigError(f"DCMTK's {tool} has no DICOM TLS support, so retrieving over TLS is not possible",
-                          "query (px-find) and store (px-push --to-dicom) work over TLS; retrieve over plain TCP")
+        raise ConfigError(f"DCMTK's {tool} has no DICOM TLS support", "retrieve over TLS through pypx.netdicom")
 
 
 def _association(pacs: PacsSettings) -> list[str]:
@@ -88,19 +88,23 @@ def movescu(
     receive_port: int | None = None,
     out_dir: Path | None = None,
     binary: str = "movescu",
+    queries: Sequence[Path] = (),
 ) -> list[str]:
-    """C-MOVE to `destination`; with `receive_port`, movescu itself receives (needs the PACS to know it)."""
+    """C-MOVE to `destination`: one request per query file (all over one association), or of `keys`
+    alone; with `receive_port`, movescu itself receives (needs the PACS to know it)."""
     require_plain_tcp(pacs, "movescu")
     receive = ["--port", str(receive_port), "-od", str(out_dir)] if receive_port and out_dir else []
     return [binary, "-lc", str(LOG_CONFIG), _ROOT_FLAG[root], *_association(pacs), "-aem", destination, *receive,
-            *_keys(keys), *_peer(pacs)]
+            *_keys(keys), *_peer(pacs), *(str(q) for q in queries)]
 
 
 def getscu(pacs: PacsSettings, keys: Sequence[str], out_dir: Path, root: Root = "study",
-           binary: str = "getscu") -> list[str]:
+           binary: str = "getscu", queries: Sequence[Path] = ()) -> list[str]:
+    """C-GET into `out_dir`: one request per query file over one association (DCMTK 3.6.7's getscu
+    crashes at exit after several, once every request was answered), or of `keys` alone."""
     require_plain_tcp(pacs, "getscu")
     return [binary, "-lc", str(LOG_CONFIG), _ROOT_FLAG[root], *_association(pacs), "-od", str(out_dir),
-            *_keys(keys), *_peer(pacs)]
+            *_keys(keys), *_peer(pacs), *(str(q) for q in queries)]
 
 
 def storescu(pacs: PacsSettings, paths: Sequence[Path], binary: str = "storescu") -> list[str]:

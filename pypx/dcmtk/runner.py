@@ -73,10 +73,13 @@ def run(argv: Sequence[str], *, wall_timeout: float | None = None, cwd: Path | N
 
 
 def run_streaming(argv: Sequence[str], on_line: Callable[[str], None], *,
-                  wall_timeout: float | None = None) -> Completed:
+                  wall_timeout: float | None = None, on_start: Callable[[int], None] | None = None,
+                  stop: threading.Event | None = None, keep: Callable[[str], bool] | None = None) -> Completed:
     """Run a tool, handing each line of its log (stdout and stderr merged) to `on_line` as it comes.
 
     Lets the caller work (e.g. read response files) while the tool is still talking to the peer.
+    `on_start` gets the tool's PID; setting `stop` ends the tool at its next line (or when set, with a
+    watcher); `keep` chooses the lines kept in the result (all by default).
     """
     log.debug("run: %s", " ".join(argv))
     started = time.monotonic()
@@ -88,15 +91,23 @@ def run_streaming(argv: Sequence[str], on_line: Callable[[str], None], *,
         raise ToolMissing(f"{argv[0]} is not installed", "install DCMTK: apt-get install dcmtk") from None
     except PermissionError:
         raise ToolMissing(f"{argv[0]} is not executable", "check the path given for the DCMTK tool") from None
+    if on_start:
+        on_start(proc.pid)
     timer = threading.Timer(wall_timeout, proc.kill) if wall_timeout else None
     if timer:
         timer.start()
+    watcher = None
+    if stop is not None:
+        watcher = threading.Thread(target=lambda: stop.wait() and proc.poll() is None and proc.terminate(),
+                                   daemon=True)
+        watcher.start()
     lines = []
     try:
         assert proc.stdout is not None
         for raw in proc.stdout:
             line = raw.decode("utf-8", "replace").rstrip("\n")
-            lines.append(line)
+            if keep is None or keep(line):
+                lines.append(line)
             on_line(line)
         returncode = proc.wait()
     finally:
