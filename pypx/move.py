@@ -147,19 +147,20 @@ class Retriever:
             return exchange(self, chunk)
         spool = self.base.incoming
         spool.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="retrieve-", dir=spool) as tmp:
+        # query files outside the BASEMOUNT; C-GET's folder inside it, so filing is a rename
+        with tempfile.TemporaryDirectory(prefix="pypx-rq-") as queries_dir, \
+                tempfile.TemporaryDirectory(prefix="get-", dir=spool) as tmp:
             folder = Path(tmp)
             queries = []
             for index, request in enumerate(chunk):
-                queries.append(folder / f"q{index:06d}.dcm")
+                queries.append(Path(queries_dir) / f"q{index:06d}.dcm")
                 write_query_file(request.identifier(), queries[-1], "study")
             reader = RetrieveLog()
             received_before = self.receiver.received() if self.receiver is not None else 0
             pid: list[int] = []
             filer = None
             if self.options.method == "get":
-                out = folder / "get"
-                out.mkdir()
+                out = folder
                 command = argv.getscu(self.pacs, [], out, binary=self.options.getscu, queries=queries)
                 filer = SpoolFiler(out, self.base, lambda: pid[:1]).start()
             else:

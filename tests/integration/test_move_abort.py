@@ -150,7 +150,8 @@ def test_killing_the_receiver_mid_series_stops_the_retrieve_and_a_rerun_complete
         run_cli, big_pacs: BigPacs, tmp_path: Path) -> None:
     base = big_pacs.base(tmp_path)
     with KillWhen(lambda: arrived(base), KILL_AT, kill_receiver) as killer:
-        result = run_cli("px-move", *flags(base), "--PatientID", big_pacs.patient["id"], "--json")
+        result = run_cli("px-move", *flags(base), "--PatientID", big_pacs.patient["id"], "--retrieveLevel", "series",
+                         "--json")
     assert killer.fired is not None, "the retrieve ended before the receiver could be killed"
     assert result.exit_code == ExitCode.LOCAL_IO, result.stderr
     error = result.stderr.splitlines()[-1]
@@ -181,7 +182,8 @@ def test_killing_the_pacs_mid_series_is_one_error_line_and_a_rerun_after_restart
     assert info is not None
     try:
         with KillWhen(lambda: arrived(base), KILL_AT, lambda: os.kill(info.pid, signal.SIGKILL)) as killer:
-            result = run_cli("px-move", *flags(base), "--PatientID", big_pacs.patient["id"], "--method", method)
+            result = run_cli("px-move", *flags(base), "--PatientID", big_pacs.patient["id"], "--method", method,
+                             "--retrieveLevel", "series")
         assert killer.fired is not None, "the retrieve ended before the PACS could be killed"
         assert result.exit_code == ExitCode.UNREACHABLE, result.stderr
         errors = [line for line in result.stderr.splitlines() if line.startswith("px-move:")]
