@@ -1,140 +1,125 @@
-"""Chaining: `--then retrieve,status` resolves to a list of actions, each a function of the find result.
+"""Chaining: `--then retrieve,status` resolves, up front, to a list of bound actions run over a find result.
 
-Actions are data (a name -> function table), not strings re-parsed by the next verb. Each takes the
-FindResult and a ChainContext and returns an ActionOutcome (JSON-able data, human text, exit code).
-px-find --then and px-do share this module.
+Actions are data: a name -> binder table (`pypx.actions`). Every action's options are validated and
+its settings resolved by `resolve`, before the find or any action sends anything. px-find --then,
+px-do and pypx 3's `pypx.find(dict)` share this module.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
+from pypx.actions import bind_push, bind_register, bind_report, bind_retrieve, bind_status
+from pypx.chain import Action, ActionOutcome, ChainContext
 from pypx.dicom.results import FindResult, to_pypx_json
 from pypx.errors import ExitCode, PxError, UsageError
-from pypx.settings import PacsSettings
 from pypx.store.layout import Basemount
 
-if TYPE_CHECKING:
-    from pypx.cli.common import Env
+__all__ = ["ACTIONS", "Action", "ActionOutcome", "ChainContext", "action_names", "chain_code", "chain_json",
+           "parse_then_args", "resolve", "run_chain"]
 
 log = logging.getLogger(__name__)
 
+Binder = Callable[..., Action]
 
-@dataclass(frozen=True)
-class ChainContext:
-    base: Basemount
-    pacs: PacsSettings | None
-    args: argparse.Namespace
-    options: dict[str, dict[str, Any]] = field(default_factory=dict)  # --thenArgs per action
-    feedback: Callable[[str], None] = lambda line: None
-    interactive: bool = False  # stderr is a terminal: progress bars allowed
-
-    def option(self, action: str, name: str, default: Any = None) -> Any:
-        value = self.options.get(action, {}).get(name)
-        if value is not None:
-            return value
-        return getattr(self.args, name, default) if getattr(self.args, name, None) is not None else default
-
-
-@dataclass
-class ActionOutcome:
-    name: str
-    code: int = 0
-    data: Any = None
-    text: str = ""
-
-
-Action = Callable[[FindResult, ChainContext], ActionOutcome]
-
-# name -> "module:function"; modules are imported when their action runs
-ACTIONS: dict[str, str] = {
-    "report": "pypx.report.chain:report_action",
-    "retrieve": "pypx.move:retrieve_action",
-    "status": "pypx.status:status_action",
-    "push": "pypx.push:push_action",
-    "register": "pypx.register:register_action",
+ACTIONS: dict[str, Binder] = {
+    "report": bind_report,
+    "retrieve": bind_retrieve,
+    "status": bind_status,
+    "push": bind_push,
+    "register": bind_register,
 }
+NEEDS_ENVIRON = frozenset({"push", "register"})
 
 
-def resolve(names: str) -> list[tuple[str, Action]]:
-    chosen = [n.strip() for n in names.split(",") if n.strip()]
+def action_names(text: str) -> list[str]:
+    """'retrieve, status' -> ['retrieve', 'status'], each a known action."""
+    chosen = [n.strip() for n in text.split(",") if n.strip()]
     if not chosen:
         raise UsageError("--then needs at least one action", f"one of: {', '.join(ACTIONS)}")
     unknown = [n for n in chosen if n not in ACTIONS]
     if unknown:
         raise UsageError(f"unknown action '{unknown[0]}'", f"one of: {', '.join(ACTIONS)}")
-    resolved = []
+    return chosen
+
+
+def resolve(names: Sequence[str] | str, options: Mapping[str, Mapping[str, Any]] | None = None,
+            base: Basemount | None = None, environ: Mapping[str, str] | None = None) -> list[Action]:
+    """Bind each named action to its options (keyed by action); raises before anything is sent."""
+    chosen = action_names(names) if isinstance(names, str) else action_names(",".join(names))
+    options = options or {}
+    stray = sorted(set(options) - set(chosen))
+    if stray:
+        log.debug("options for actions not in the chain ignored: %s", ", ".join(stray))
+    base = base or Basemount.from_db(None)
+    actions = []
     for name in chosen:
-        module, _, function = ACTIONS[name].partition(":")
-        try:
-            resolved.append((name, getattr(import_module(module), function)))
-        except ModuleNotFoundError as err:
-            raise UsageError(f"action '{name}' is not available in this installation ({err.name})") from None
-    return resolved
+        given = dict(options.get(name) or {})
+        binder = ACTIONS[name]
+        actions.append(binder(given, base, environ) if name in NEEDS_ENVIRON else binder(given, base))
+    return actions
 
 
-def run_chain(actions: list[tuple[str, Action]], result: FindResult, context: ChainContext) -> list[ActionOutcome]:
+def run_chain(actions: Sequence[Action], result: FindResult, context: ChainContext) -> list[ActionOutcome]:
     """Run every action in order; an action that fails is recorded and the chain goes on."""
     outcomes = []
-    for name, action in actions:
+    for action in actions:
         try:
             outcome = action(result, context)
         except PxError as err:
-            outcome = ActionOutcome(name, int(err.exit_code), {"status": "error", "error": str(err)},
-                                    f"{name}: {err}")
+            outcome = ActionOutcome(action.name, int(err.exit_code), {"status": "error", "error": str(err)},
+                                    f"{action.name}: {err}")
         outcomes.append(outcome)
     return outcomes
 
 
-def parse_then_args(text: str | None, names: list[str]) -> dict[str, dict[str, Any]]:
-    """--thenArgs: a JSON object keyed by action, or pypx's ';'-separated JSON objects, one per action."""
-    if not text:
+def chain_code(outcomes: Sequence[ActionOutcome]) -> int:
+    return max([int(ExitCode.OK), *(o.code for o in outcomes)])
+
+
+def chain_json(result: FindResult, outcomes: Sequence[ActionOutcome]) -> dict[str, Any]:
+    """The find result's JSON with a "then" object: each action's data under "NN-name"."""
+    payload = to_pypx_json(result)
+    payload["then"] = {"do": True} | {f"{i:02d}-{o.name}": o.data for i, o in enumerate(outcomes)}
+    return payload
+
+
+def parse_then_args(text: str | None, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """--thenArgs: a JSON object keyed by action, or pypx's ';'-separated JSON objects, one per action.
+
+    A single object whose keys are not action names holds the options of a one-action chain."""
+    if not text or not text.strip():
         return {}
     try:
-        if text.strip().startswith("{") and ";" not in text:
+        if ";" not in text:
             parsed = json.loads(text)
-            if all(isinstance(v, dict) for v in parsed.values()) and set(parsed) <= set(ACTIONS):
+            if not isinstance(parsed, dict):
+                raise UsageError("--thenArgs must be a JSON object")
+            if parsed and all(isinstance(v, dict) for v in parsed.values()) and set(parsed) <= set(ACTIONS):
                 return {k: dict(v) for k, v in parsed.items()}
-            return {names[0]: parsed} if len(names) == 1 else {}
+            if len(names) == 1:
+                return {names[0]: parsed}
+            raise UsageError("--thenArgs: key the options by action, e.g. "
+                             '{"retrieve": {"parallel": 2}, "push": {"swift": "KEY"}}')
         parts = [json.loads(p) if p.strip() else {} for p in text.split(";")]
     except json.JSONDecodeError as err:
         raise UsageError(f"--thenArgs is not valid JSON ({err.msg})") from None
+    except RecursionError:
+        raise UsageError("--thenArgs is nested too deeply") from None
     if len(parts) != len(names):
         raise UsageError(f"--thenArgs has {len(parts)} parts for {len(names)} actions")
+    if not all(isinstance(p, dict) for p in parts):
+        raise UsageError("--thenArgs: each ';'-separated part must be a JSON object")
     return {name: dict(part) for name, part in zip(names, parts, strict=True)}
 
 
-def add_chain_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("chaining")
-    group.add_argument("--then", metavar="A,B", help=f"then run actions over the result: {', '.join(ACTIONS)}")
-    group.add_argument("--thenArgs", metavar="JSON", help='per-action options, e.g. {"retrieve": {"parallel": 4}}')
-    group.add_argument("--withFeedBack", action="store_true", help="print a line per study/series as actions run")
-    group.add_argument("--intraSeriesRetrieveDelay", default=None, metavar="S",
-                       help="retrieve: pause S seconds between series (or dynamic:N = images/N seconds)")
-    group.add_argument("--move", action="store_true", help=argparse.SUPPRESS)  # pypx 3: same as --then retrieve
-
-
-def run_chain_cli(then: str, result: FindResult, args: argparse.Namespace, base: Basemount,
-                  pacs: PacsSettings | None, env: "Env", json_output: bool) -> int:
-    """The CLI side of a chain: run it, print feedback or the JSON with its "then" part, return the code."""
-    actions = resolve(then)
-    names = [n for n, _ in actions]
-    feedback: Callable[[str], None] = env.out if (args.withFeedBack or not json_output) else (lambda line: None)
-    context = ChainContext(base, pacs, args, parse_then_args(args.thenArgs, names), feedback,
-                           interactive=bool(env.stderr_isatty))
-    outcomes = run_chain(actions, result, context)
-    if json_output and not args.withFeedBack:
-        payload = to_pypx_json(result)
-        payload["then"] = {"do": True} | {f"{i:02d}-{o.name}": o.data for i, o in enumerate(outcomes)}
-        env.out_json(payload)
-    else:
-        for outcome in outcomes:
-            if outcome.text:
-                env.out(outcome.text.rstrip("\n"))
-    return max([ExitCode.OK, *(o.code for o in outcomes)])
+def merge_options(*layers: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per-action option layers merged, later ones winning (e.g. flags, then --thenArgs)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for layer in layers:
+        for action, values in layer.items():
+            merged.setdefault(action, {}).update({k: v for k, v in values.items() if v not in (None, "")})
+    return merged

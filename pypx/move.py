@@ -26,7 +26,16 @@ from pypx.dcmtk.retrieve_log import Answer, RetrieveLog
 from pypx.dicom.results import FindResult
 from pypx.errors import AssociationRejected, LocalIOError, NetworkError, PxError
 from pypx.find import write_query_file
-from pypx.plan import Request, RetrieveOptions, SeriesPlan, effective, final_state, parse_delay, plan, requests
+from pypx.plan import (
+    Request,
+    RetrieveOptions,
+    SeriesPlan,
+    effective,
+    final_state,
+    parse_delay,
+    plan,
+    requests,
+)
 from pypx.receiver import OnDemand, Receiver, choose
 from pypx.settings import PacsSettings
 from pypx.spool import SpoolFiler
@@ -375,28 +384,6 @@ def _line(result: SeriesOutcome) -> str:
     expected = "?" if result.expected is None else str(result.expected)
     text = f"{result.state:9} {result.held_after:>5}/{expected:<5} {result.description}  {result.series_uid}"
     return text + (f"  ({result.message})" if result.message else "")
-
-
-def retrieve_action(result: FindResult, context: Any) -> Any:
-    """The chain action: retrieve every series of the find result (options from --thenArgs retrieve)."""
-    from pypx.do import ActionOutcome
-    from pypx.errors import ConfigError, ExitCode
-
-    if context.pacs is None:
-        raise ConfigError("retrieve needs a PACS", "give --PACS KEY or --aec/--serverIP/--serverPort")
-    options = RetrieveOptions(
-        method=context.option("retrieve", "method", "move"), level=context.option("retrieve", "level", "auto"),
-        parallel=int(context.option("retrieve", "parallel", 1)),
-        delay=context.option("retrieve", "intraSeriesRetrieveDelay"),
-        force=bool(context.option("retrieve", "force", False)),
-        receiver=context.option("retrieve", "receiver", "auto"), wait=float(context.option("retrieve", "wait", 30)))
-    context.feedback("[ retrieve ]")
-    report = retrieve(result, context.pacs, context.base, options, feedback=context.feedback)
-    code = report.error.exit_code if report.error else ExitCode.OK if report.ok else ExitCode.PARTIAL
-    done = sum(s.state in ("complete", "skipped") for s in report.series)
-    text = f"retrieve: {done}/{len(report.series)} series complete in {report.seconds:.1f} s"
-    return ActionOutcome("retrieve", int(code), report.to_json(),
-                         text + (f"\nretrieve: {report.error}" if report.error else ""))
 
 
 def retrieve(result: FindResult, pacs: PacsSettings, base: Basemount, options: RetrieveOptions,

@@ -10,7 +10,6 @@ each file's tags. A series held with fewer files than its retrieve expected is s
 
 from __future__ import annotations
 
-import argparse
 import logging
 import re
 import time
@@ -19,17 +18,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pypx.chris.config import storage_settings_from_args
 from pypx.chris.cube import SERIES_TAGS, check_pacs_name
-from pypx.chris.storage import PushFailed, PutItem, Storage, folder_prefix, open_storage, series_items
+from pypx.chris.storage import PushFailed, PutItem, Storage, folder_prefix, series_items
 from pypx.dcmtk import argv, outcome, runner
 from pypx.dicom.header import HeaderError, read_tags
 from pypx.dicom.results import FindResult
-from pypx.dicom.templates import DEFAULT, DEFAULT_IMAGE, DERIVED, Templates
+from pypx.dicom.templates import DEFAULT, DERIVED, Templates
 from pypx.errors import ExitCode, UsageError
-from pypx.settings import PacsSettings, pacs_settings
+from pypx.settings import PacsSettings
 from pypx.store.layout import Basemount
 from pypx.store.records import Database, now
+from pypx.store.series_records import NodePush, StoragePush
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +178,7 @@ def local_series(db: Database, ref: SeriesRef, templates: Templates = DEFAULT, p
         tags = read_tags(files[0], header_keywords(templates))
     except HeaderError as err:
         raise SkipSeries(f"cannot read {files[0]} ({err})") from None
-    return LocalSeries(ref.uid, folder, tuple(files), expected, tags, str((state.retrieve or {}).get("pacs") or ""))
+    return LocalSeries(ref.uid, folder, tuple(files), expected, tags, state.pacs)
 
 
 def pacs_name_for(series: LocalSeries, options: PushOptions) -> str:
@@ -234,13 +233,11 @@ def push_series(db: Database, ref: SeriesRef, storage: Storage, options: PushOpt
     result = SeriesPush(ref.uid, series.tags.get("SeriesDescription", ""), state, path, len(items),
                         len(put.uploaded), len(put.skipped), len(present), len(put.failed), put.bytes_sent,
                         round(time.monotonic() - started, 3), message)
-    db.record_push(ref.uid, {
-        "status": "complete" if state == "pushed" else "partial", "storage": storage.settings.describe(),
-        "path": path, "pacs_name": pacs_name, "series_dir": str(series.folder), "files": len(items),
-        "count": len(present), "uploaded": result.uploaded, "skipped": result.already, "failed": result.failed,
-        "bytes": result.bytes, "seconds": result.seconds, "at": now(), "objects": sorted(present),
-        "tags": {k: v for k, v in series.tags.items() if k in SERIES_TAGS},
-    })
+    db.record_push(ref.uid, StoragePush(
+        "complete" if state == "pushed" else "partial", path, pacs_name, storage.settings.describe(),
+        str(series.folder), len(items), len(present), result.uploaded, result.already, result.failed,
+        result.bytes, result.seconds, now(), tuple(sorted(present)),
+        {k: v for k, v in series.tags.items() if k in SERIES_TAGS}))
     return result
 
 
@@ -294,11 +291,9 @@ def store_series(db: Database, ref: SeriesRef, node: PacsSettings, options: Push
     result = SeriesPush(ref.uid, series.tags.get("SeriesDescription", ""), "partial" if failed else "pushed",
                         node_name(node), len(series.files), stored, failed=failed,
                         bytes=sum(f.stat().st_size for f in series.files), seconds=seconds, message=message)
-    previous = (db.series(ref.uid).push or {}).get("dicom", {})
-    db.record_push(ref.uid, {"dicom": {**previous, node_name(node): {
-        "status": "complete" if not failed else "partial", "name": node.name, "aec": node.aec, "host": node.host,
-        "port": node.port, "files": len(series.files), "stored": stored, "failed": failed, "seconds": seconds,
-        "at": now(), "series_dir": str(series.folder)}}})
+    db.record_node_push(ref.uid, node_name(node), NodePush(
+        "complete" if not failed else "partial", node.name, node.aec, node.host, node.port, len(series.files),
+        stored, failed, seconds, now(), str(series.folder)))
     return result
 
 
@@ -314,62 +309,3 @@ def push_to_dicom(refs: Sequence[SeriesRef], base: Basemount, node: PacsSettings
             on_series(result)
     report.seconds = time.monotonic() - started
     return report
-
-
-# -- the chain action -----------------------------------------------------------------------------
-# argparse dest -> the names --thenArgs may use for it (pypx's flag names first)
-STORAGE_FLAGS: dict[str, tuple[str, ...]] = {
-    "storage_key": ("swift", "storage"), "storepath": ("storeBaseLocation",), "swift_ip": ("swiftIP",),
-    "swift_port": ("swiftPort",), "swift_login": ("swiftLogin",), "swift_key": ("swiftKey",),
-    "swift_auth_url": ("swiftAuthURL",), "swift_container": ("swiftContainer",), "storage_workers": ("workers",),
-}
-PUSH_FLAGS: dict[str, tuple[str, ...]] = {
-    "pacs_name": ("swiftServicesPACS",), "partial": (), "to_dicom": ("toDICOM",), "storescu": (),
-    "patient_template": ("rootDirTemplate",), "study_template": ("studyDirTemplate",),
-    "series_template": ("seriesDirTemplate",), "image_template": ("imageTemplate",),
-}
-
-
-def chain_namespace(context: Any, action: str, flags: dict[str, tuple[str, ...]]) -> argparse.Namespace:
-    """An action's settings as flags: from --thenArgs (by flag or dest name), else the chain's own flags."""
-    given = context.options.get(action, {})
-    values = {}
-    for dest, names in flags.items():
-        found = next((given[n] for n in (*names, dest) if given.get(n) not in (None, "")), None)
-        values[dest] = found if found is not None else getattr(context.args, dest, None)
-    return argparse.Namespace(**values)
-
-
-def options_from(args: argparse.Namespace, fallback_pacs_name: str = "") -> PushOptions:
-    image = getattr(args, "image_template", None) or DEFAULT_IMAGE
-    templates = Templates(getattr(args, "patient_template", None) or DEFAULT.patient,
-                          getattr(args, "study_template", None) or DEFAULT.study,
-                          getattr(args, "series_template", None) or DEFAULT.series, image)
-    pacs_name = getattr(args, "pacs_name", None) or ""
-    return PushOptions(check_pacs_name(pacs_name) if pacs_name else "", fallback_pacs_name, templates,
-                       rename=image != DEFAULT_IMAGE, partial=bool(getattr(args, "partial", False)))
-
-
-def push_action(result: FindResult, context: Any) -> Any:
-    """The chain action: push every series of the find result to storage (or, with to_dicom KEY, to
-    the DICOM node of that pacs.json entry)."""
-    from pypx.do import ActionOutcome
-
-    args = chain_namespace(context, "push", {**STORAGE_FLAGS, **PUSH_FLAGS})
-    options = options_from(args, context.pacs.name if context.pacs else "")
-    refs = series_of_result(result)
-    context.feedback("[ push ]")
-
-    def line(pushed: SeriesPush) -> None:
-        context.feedback(series_line(pushed))
-
-    if args.to_dicom:
-        node = pacs_settings(argparse.Namespace(PACS=str(args.to_dicom)), context.base)
-        report = push_to_dicom(refs, context.base, node, options, args.storescu or "storescu", line)
-    else:
-        storage = open_storage(storage_settings_from_args(args, context.base))
-        try:
-            report = push_to_storage(refs, context.base, storage, options, line)
-        finally:
-            storage.close()
-    return ActionOutcome("push", report.code, report.to_json(), f"push: {report.summary()}")

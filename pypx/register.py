@@ -13,13 +13,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pypx.chris.config import cube_settings_from_args
-from pypx.chris.cube import SERIES_TAGS, Cube, CubeError, open_cube, register_series
-from pypx.dicom.results import FindResult
+from pypx.chris.cube import SERIES_TAGS, Cube, CubeError, register_series
 from pypx.errors import ExitCode, UsageError
-from pypx.push import SeriesRef, chain_namespace, series_of_result
+from pypx.push import SeriesRef
 from pypx.store.layout import Basemount
 from pypx.store.records import Database, SeriesState, now
+from pypx.store.series_records import RegisterRecord, StoragePush
 
 CUBE_FLAGS: dict[str, tuple[str, ...]] = {
     "cube_key": ("CUBE",), "cube_url": ("CUBEURL",), "cube_username": ("CUBEusername",),
@@ -72,43 +71,37 @@ def registration_line(result: SeriesRegistration) -> str:
     return text + (f"  ({result.message})" if result.message else "")
 
 
-def _tags(state: SeriesState, push: dict[str, Any]) -> dict[str, str]:
+def _tags(state: SeriesState, push: StoragePush) -> dict[str, str]:
     """The tags read from the pushed files, over what the database recorded at retrieve."""
     recorded = {k: state.tag(k) for k in SERIES_TAGS if state.tag(k)}
-    return {**recorded, **{k: str(v) for k, v in dict(push.get("tags") or {}).items()}}
+    return {**recorded, **push.tags}
 
 
 def register_one(db: Database, ref: SeriesRef, cube: Cube) -> SeriesRegistration:
     """Register one pushed series. CUBE refusing the series is recorded and returned as failed; refusing
     us (401/403) or not answering raises, since every other series would meet the same fate."""
     state = db.series(ref.uid)
-    push = state.push or {}
-    description = state.tag("SeriesDescription") or str((push.get("tags") or {}).get("SeriesDescription", ""))
-    if not push.get("path"):
+    push = state.push.storage if state.push else None
+    description = state.tag("SeriesDescription") or (push.tags.get("SeriesDescription", "") if push else "")
+    if push is None:
         return SeriesRegistration(ref.uid, description, "skipped",
                                   message="not pushed to storage yet: run px-push first")
-    if push.get("status") != "complete":
-        return SeriesRegistration(ref.uid, description, "skipped", push["path"], message=(
-            f"its push is incomplete ({push.get('count', 0)} of {push.get('files', '?')} objects): "
-            "run px-push again"))
+    if push.status != "complete":
+        return SeriesRegistration(ref.uid, description, "skipped", push.path, message=(
+            f"its push is incomplete ({push.count} of {push.files or '?'} objects): run px-push again"))
     started = time.monotonic()
     try:
-        outcome = register_series(cube, push["path"], push.get("objects") or [], _tags(state, push),
-                                  str(push.get("pacs_name", "")))
+        outcome = register_series(cube, push.path, list(push.objects), _tags(state, push), push.pacs_name)
     except (CubeError, UsageError) as err:
-        db.record_register(ref.uid, {"registered": False, "error": str(err), "path": push["path"], "at": now(),
-                                     "cube": cube.settings.describe()})
-        return SeriesRegistration(ref.uid, description, "failed", push["path"], message=str(err),
+        db.record_register(ref.uid, RegisterRecord(False, path=push.path, error=str(err), at=now(),
+                                                   cube=cube.settings.describe()))
+        return SeriesRegistration(ref.uid, description, "failed", push.path, message=str(err),
                                   seconds=round(time.monotonic() - started, 3), code=int(err.exit_code))
     seconds = round(time.monotonic() - started, 3)
-    record: dict[str, Any] = {"registered": True, "status": outcome.status, "api": outcome.api,
-                              "path": outcome.series_path, "ndicom": outcome.ndicom, "time": seconds,
-                              "at": now(), "cube": cube.settings.describe(), "error": ""}
-    if outcome.api == "v5":
-        record["files"] = {"registered": outcome.registered, "already": outcome.already}
-    if outcome.folder:
-        record["folder"] = outcome.folder
-    db.record_register(ref.uid, record)
+    files = {"registered": outcome.registered, "already": outcome.already} if outcome.api == "v5" else {}
+    db.record_register(ref.uid, RegisterRecord(True, outcome.status, outcome.series_path, outcome.api,
+                                               outcome.ndicom, "", now(), outcome.folder or "",
+                                               cube.settings.describe(), seconds, files))
     message = outcome.message if outcome.status != "registered" else ""
     return SeriesRegistration(ref.uid, description, outcome.status, outcome.series_path, outcome.api,
                               outcome.ndicom, outcome.folder, seconds, message)
@@ -126,19 +119,3 @@ def register(refs: Sequence[SeriesRef], base: Basemount, cube: Cube,
             on_series(result)
     report.seconds = time.monotonic() - started
     return report
-
-
-def register_action(result: FindResult, context: Any) -> Any:
-    """The chain action: register every pushed series of the find result (CUBE from --thenArgs register
-    or the chain's --CUBE flags)."""
-    from pypx.do import ActionOutcome
-
-    settings = cube_settings_from_args(chain_namespace(context, "register", CUBE_FLAGS), context.base)
-    context.feedback("[ register ]")
-    cube = open_cube(settings)
-    try:
-        report = register(series_of_result(result), context.base, cube,
-                          lambda done: context.feedback(registration_line(done)))
-    finally:
-        cube.close()
-    return ActionOutcome("register", report.code, report.to_json(), f"register: {report.summary()}")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,28 +82,21 @@ def _ae_title(value: str, what: str) -> str:
     return value
 
 
-def tls_settings(args: argparse.Namespace) -> Tls | None:
-    """--tls-key/--tls-cert/--tls-ca/--tls-no-verify -> Tls, or None for plain TCP."""
-    if not (getattr(args, "tls_key", None) or getattr(args, "tls_cert", None)):
-        return None
-    if not (args.tls_key and args.tls_cert):
-        raise ConfigError("DICOM TLS needs both --tls-key and --tls-cert")
-    verify = not getattr(args, "tls_no_verify", False)
-    if verify and not args.tls_ca:
-        raise ConfigError("DICOM TLS needs --tls-ca to verify the peer's certificate",
-                          "or --tls-no-verify, for tests only")
-    return Tls(Path(args.tls_key), Path(args.tls_cert), Path(args.tls_ca) if args.tls_ca else None, verify)
+def resolve_pacs(base: Basemount, key: str | None = None, overrides: Mapping[str, Any] | None = None,
+                 tls: Tls | None = None, timeouts: Timeouts | None = None,
+                 environ: Mapping[str, str] | None = None) -> PacsSettings:
+    """The PACS entry `key` of `services/pacs.json` (or $PYPX_PACS, or the only entry) with `overrides` on top.
 
-
-def pacs_settings(args: argparse.Namespace, base: Basemount) -> PacsSettings:
-    """Resolve the PACS from `--PACS KEY` (or the only pacs.json entry) overlaid with explicit flags."""
-    key = getattr(args, "PACS", None) or os.environ.get("PYPX_PACS") or None
+    `overrides` uses the entry's own names (`aet`, `aec`, `serverIP`, `serverPort`, `aet_listener`,
+    `listenerPort`; pypx 3's `ip`/`port` too); None or "" leaves the entry's value.
+    """
+    key = key or (os.environ if environ is None else environ).get("PYPX_PACS") or None
     chosen = choose_entry(base, "pacs", key)
     name, entry = chosen if chosen else ("", {})
+    given = {k: v for k, v in (overrides or {}).items() if v not in (None, "")}
 
     def pick(dest: str) -> Any:
-        flag = getattr(args, dest, None)
-        return flag if flag not in (None, "") else _from_file(entry, dest)
+        return _from_file(given, dest) if _from_file(given, dest) is not None else _from_file(entry, dest)
 
     missing = [flag for flag, dest in (("--aec", "aec"), ("--serverIP", "serverIP"), ("--serverPort", "serverPort"))
                if pick(dest) is None]
@@ -112,7 +105,6 @@ def pacs_settings(args: argparse.Namespace, base: Basemount) -> PacsSettings:
         raise ConfigError(f"no PACS given: set {' '.join(missing)} or {where}")
     aet = _ae_title(str(pick("aet") or DEFAULT_AET), "--aet")
     listener_port = pick("listenerPort")
-    tls = tls_settings(args)
     return PacsSettings(
         aet=aet,
         aec=_ae_title(str(pick("aec")), "--aec"),
@@ -120,12 +112,8 @@ def pacs_settings(args: argparse.Namespace, base: Basemount) -> PacsSettings:
         port=_port(pick("serverPort"), "--serverPort"),
         aet_listener=_ae_title(str(pick("aet_listener") or aet), "--aet_listener"),
         listener_port=_port(listener_port, "--listenerPort") if listener_port not in (None, "") else None,
-        name=name or str(getattr(args, "PACS", "") or ""),
+        name=name or (key or ""),
         tls=tls,
         receiver=str(entry.get("receiver") or ""),
-        timeouts=Timeouts(
-            connect=float(getattr(args, "connect_timeout", None) or Timeouts.connect),
-            acse=float(getattr(args, "acse_timeout", None) or Timeouts.acse),
-            dimse=float(args.dimse_timeout) if getattr(args, "dimse_timeout", None) else Timeouts.dimse,
-        ),
+        timeouts=timeouts or Timeouts(),
     )

@@ -10,9 +10,9 @@ import json
 from typing import Any
 
 from pypx.errors import UsageError
-from pypx.store import services
+from pypx.store import atomic, services
 from pypx.store.layout import Basemount
-from pypx.store.records import PATIENT_KEYS, SERIES_KEYS, STUDY_KEYS, Database
+from pypx.store.records import PATIENT_KEYS, SERIES_KEYS, SERIES_KINDS, STUDY_KEYS, Database
 
 # pypx 3's --action names (matched case-insensitively here) -> service kind
 LEGACY_ACTIONS = {"pacs": "pacs", "cube": "cube", "storage": "storage", "swift": "storage"}
@@ -72,8 +72,7 @@ def series_of_study(base: Basemount, study_uid: str) -> list[dict[str, Any]]:
 def show_series(base: Basemount, series_uid: str) -> dict[str, Any]:
     """Everything the database holds about one series (secrets redacted)."""
     state = Database(base).series(series_uid)
-    parts = {"meta": state.meta, "retrieve": state.retrieve, "pack": state.pack, "quarantine": state.quarantine,
-             "push": state.push, "register": state.register}
+    parts = {kind: state.raw.get(kind) for kind in SERIES_KINDS}
     if all(part is None for part in parts.values()):
         raise UsageError(f"no series '{series_uid}' in {base.db}", "list a study's series: px-smdb series STUDYUID")
     return {"SeriesInstanceUID": series_uid, "expected": state.expected, "received": state.received,
@@ -145,3 +144,41 @@ def legacy_action(base: Basemount, action: str, action_args: str | None) -> dict
                 raise UsageError(f"--actionArgs: the value of '{key}' must be a JSON object of settings")
             services.set_entry(base, kind, key, entry)
     return {key: services.redact(entry) for key, entry in services.read_entries(base, kind).items()}
+
+
+# -- pypx 3's library object ----------------------------------------------------------------------
+class SMDB:
+    """pypx 3's service database object, as pfdcm uses it.
+
+    `SMDB(Namespace(str_logDir=DB))` creates the database and BASEMOUNT folders; `.args` is the object
+    given. `service_keyAccess(name)` (name "pacs", "storage" or "CUBE") reads `args.str_actionArgs` at
+    call time: when set, its JSON object is merged by top-level key into the services file (atomically,
+    mode 0600). It returns `{"status": True, name: <the whole file>}`, or `{"status": False}` when there
+    is no such file and nothing to write. Unlike px-smdb, nothing is redacted: the caller owns the file.
+    """
+
+    def __init__(self, args: Any) -> None:
+        self.args = args
+        self.base = Basemount.from_db(getattr(args, "str_logDir", None) or None)
+        db = Database(self.base)
+        for folder in (self.base.db, self.base.data, self.base.services, db.patients_dir, db.studies_dir,
+                       db.series_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def service_keyAccess(self, name: str) -> dict[str, Any]:  # noqa: N802 - pypx 3's name
+        kind = LEGACY_ACTIONS.get(str(name).lower())
+        if kind is None:
+            return {"status": False, "error": f"unknown service '{name}': use pacs, storage or CUBE"}
+        path = self.base.service_file(kind)
+        text = getattr(self.args, "str_actionArgs", "") or ""
+        if text:
+            try:
+                values = parse_json_object(text, "str_actionArgs")
+            except UsageError as err:
+                return {"status": False, "error": str(err)}
+            atomic.update_json(path, lambda current: {**(current if isinstance(current, dict) else {}), **values},
+                               default={}, mode=0o600)
+        content = atomic.read_json(path)
+        if content is None:
+            return {"status": False}
+        return {"status": True, name: content}

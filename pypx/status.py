@@ -15,7 +15,7 @@ from typing import Any
 
 from pypx.dicom.results import FindResult
 from pypx.errors import ExitCode
-from pypx.store.records import Database, SeriesState
+from pypx.store.records import Database, SeriesState, delivery
 
 STATES = ("complete", "delivered", "receiving", "partial", "failed", "requested", "absent")
 DONE = ("complete", "delivered")
@@ -55,7 +55,7 @@ class StudyStatus:
 def unfiled_quarantined(db: Database) -> int:
     """Quarantined files whose series is unknown (too broken to read, e.g. truncated): no series can
     count them, so reports show them on their own."""
-    return len(db.unfiled_quarantine().get("files", []))
+    return len(db.unfiled_quarantine().files)
 
 
 def _int(value: Any) -> int | None:
@@ -100,31 +100,28 @@ def study_state(states: Sequence[str]) -> str:
 def _present(state: SeriesState) -> int:
     """Filed instances whose files are still there (a deleted file is not received any more)."""
     folder = state.series_dir
-    instances = (state.pack or {}).get("instances", {})
-    if folder is None:
+    if folder is None or state.pack is None:
         return 0
-    return sum(1 for entry in instances.values() if (folder / entry["path"]).exists())
+    return sum(1 for entry in state.pack.instances.values() if (folder / entry.name).exists())
 
 
 def _series_status(state: SeriesState, expected_hint: int | None, pending: int, study_uid: str,
                    tags: dict[str, str]) -> SeriesStatus:
-    retrieve = state.retrieve or {}
-    attempts = retrieve.get("attempts", [])
+    retrieve = state.retrieve
     expected = state.expected if state.expected is not None else expected_hint
-    push = state.push or {}
-    register = state.register or {}
+    storage_push = state.push.storage if state.push else None
     repacked = _present(state)
-    delivered = retrieve.get("delivered") if isinstance(retrieve.get("delivered"), dict) else None
+    delivered = delivery(state)
     return SeriesStatus(
         series_uid=state.uid, study_uid=study_uid,
         description=tags.get("SeriesDescription") or state.tag("SeriesDescription"),
         number=tags.get("SeriesNumber") or state.tag("SeriesNumber"),
         modality=tags.get("Modality") or state.tag("Modality"),
         expected=expected, received=repacked + pending, repacked=repacked, quarantined=state.quarantined,
-        pushed=_int(push.get("count")) if push else None,
-        registered=bool(register.get("registered")) if register else None,
-        state=series_state(expected, repacked, pending, bool(retrieve.get("in_progress")),
-                           attempts[-1]["status"] if attempts else None, bool(retrieve),
+        pushed=storage_push.count if storage_push else None,
+        registered=state.register.registered if state.register else None,
+        state=series_state(expected, repacked, pending, bool(retrieve and retrieve.in_progress),
+                           retrieve.last_status if retrieve else None, retrieve is not None,
                            delivered is not None and delivered.get("state") == "complete"),
         delivered_to=str(delivered.get("ae", "")) if delivered else "",
     )
@@ -209,13 +206,3 @@ def render_text(studies: Sequence[StudyStatus], unfiled: int = 0) -> str:
         lines.append(f"quarantined {unfiled} file{'s' if unfiled > 1 else ''} of no known series "
                      "(see quarantine/ in the BASEMOUNT)")
     return "\n".join(lines) + ("\n" if lines else "")
-
-
-def status_action(result: FindResult, context: Any) -> Any:
-    """The chain action: status of every series of the find result."""
-    from pypx.do import ActionOutcome
-    from pypx.store.records import Database as _Database
-
-    db = _Database(context.base)
-    studies, unfiled = status_of_result(result, db), unfiled_quarantined(db)
-    return ActionOutcome("status", exit_code(studies), to_json(studies, unfiled), render_text(studies, unfiled))

@@ -35,6 +35,7 @@ class Env:
     stdout_isatty: bool | None = None
     stderr_isatty: bool | None = None
     environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    configure_logging: bool = True  # False when a program calls a verb as a library: its logging is its own
 
     def __post_init__(self) -> None:
         if self.stdout_isatty is None:
@@ -234,5 +235,6 @@ COMMANDS: dict[str, str] = {
 def parse(parser: Parser, argv: Sequence[str]) -> argparse.Namespace:
     """Parse argv and set up logging from -v/--debug."""
     args = parser.parse_args(list(argv))
-    setup_logging(args.verbosity, args.debug, parser.env.stderr)
+    if parser.env.configure_logging:
+        setup_logging(args.verbosity, args.debug, parser.env.stderr)
     return args

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pypx.chris.config import add_cube_options, add_storage_options
+from pypx.cli.chain import add_chain_options, prepare, run_prepared, then_names
 from pypx.cli.common import Env, add_db_options, add_pacs_options, basemount, entry, make_parser, parse
 from pypx.cli.select import load_find_json
-from pypx.do import add_chain_options, run_chain_cli
+from pypx.cli.services import add_cube_options, add_storage_options
+from pypx.cli.settings import pacs_settings
 from pypx.errors import ConfigError, UsageError
-from pypx.settings import PacsSettings, pacs_settings
+from pypx.settings import PacsSettings
 
 PROG = "px-do"
 
@@ -46,13 +47,15 @@ def run(argv: list[str], env: Env) -> int:
     add_storage_options(parser)  # for --then push
     add_cube_options(parser)  # for --then register
     args = parse(parser, argv)
-    then = args.then or args.actions
-    if not then:
+    names = then_names(args, args.then or args.actions)
+    if not names:
         raise UsageError("nothing to do", "give actions, e.g. px-do --then retrieve,status")
+    base = basemount(args)
+    chain = prepare(args, names, base, env)
     raw, result = load_find_json(args, env)
     saved = raw.get("args") if isinstance(raw.get("args"), dict) else {}
     pacs = _pacs(args, saved or {}, env)
-    return run_chain_cli(then, result, args, basemount(args), pacs, env, json_output=args.json)
+    return run_prepared(chain, result, base, pacs, env, json_output=args.json)
 
 
 def main() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from pypx.cli.common import Env, add_db_options, add_pacs_options, basemount, entry, make_parser, parse
+from pypx.cli.settings import pacs_settings
 from pypx.echo import echo
-from pypx.settings import pacs_settings
 
 PROG = "px-echo"
 

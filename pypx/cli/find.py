@@ -5,15 +5,24 @@ from __future__ import annotations
 import argparse
 import json
 
-from pypx.chris.config import add_cube_options, add_storage_options
-from pypx.cli.common import Env, add_db_options, add_pacs_options, basemount, entry, make_parser, parse
+from pypx.cli.chain import add_chain_options, prepare, run_prepared, then_names
+from pypx.cli.common import (
+    Env,
+    Parser,
+    add_db_options,
+    add_pacs_options,
+    basemount,
+    entry,
+    make_parser,
+    parse,
+)
+from pypx.cli.services import add_cube_options, add_storage_options
+from pypx.cli.settings import pacs_settings
 from pypx.dicom.query import Level, Query, level_of
 from pypx.dicom.results import to_dicom_json, to_pypx_json
-from pypx.do import add_chain_options, run_chain_cli
 from pypx.errors import ExitCode, UsageError
 from pypx.find import find
 from pypx.report import ReportOptions, render
-from pypx.settings import pacs_settings
 
 PROG = "px-find"
 
@@ -70,7 +79,7 @@ def add_query_options(parser: argparse.ArgumentParser) -> None:
     level.add_argument("--limit", type=int, metavar="N", help="at most N study matches (reported, exit 6)")
 
 
-def run(argv: list[str], env: Env) -> int:
+def build_parser(env: Env) -> Parser:
     parser = make_parser(PROG, "Query a PACS with C-FIND.", env)
     parser.epilog = EPILOG
     add_pacs_options(parser, listener=True)
@@ -85,19 +94,24 @@ def run(argv: list[str], env: Env) -> int:
     add_chain_options(parser)
     add_storage_options(parser)  # for --then push
     add_cube_options(parser)  # for --then register
-    args = parse(parser, argv)
+    return parser
+
+
+def run(argv: list[str], env: Env) -> int:
+    args = parse(build_parser(env), argv)
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
     query = query_from_args(args)
     base = basemount(args)
     pacs = pacs_settings(args, base)
+    names = then_names(args, args.then)
+    chain = prepare(args, names, base, env) if names else None  # options checked before anything is sent
     result = find(pacs, query, limit=args.limit, binary=args.findscu)
     code = ExitCode.PARTIAL if result.limited else ExitCode.OK
     for warning in result.warnings:
         env.err(f"{PROG}: warning: {warning}")
-    if args.then:
-        chained = run_chain_cli(args.then, result, args, base, pacs, env, json_output=args.json)
-        return max(int(code), chained)
+    if chain is not None:
+        return max(int(code), run_prepared(chain, result, base, pacs, env, json_output=args.json))
     if args.dicomjson:
         env.out(json.dumps(to_dicom_json(result), indent=2, ensure_ascii=False))
     elif args.json:

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 
 from pypx.cli.common import Env, add_db_options, add_tls_options, basemount, entry, make_parser, parse
 from pypx.cli.repack import add_template_options, check_datadir, report_json, report_line, templates_from
+from pypx.cli.settings import tls_settings
 from pypx.errors import ConfigError
 from pypx.listen import Listener, listen_until
-from pypx.settings import DEFAULT_AET, tls_settings
+from pypx.settings import DEFAULT_AET
 
 PROG = "px-listen"
 DEFAULT_PORT = 10402

@@ -7,10 +7,10 @@ import json
 from pypx.cli.common import Env, add_db_options, add_pacs_options, basemount, entry, make_parser, parse
 from pypx.cli.progress import SeriesProgress
 from pypx.cli.select import add_selection_options, select
+from pypx.cli.settings import pacs_settings
 from pypx.errors import ExitCode, UsageError
 from pypx.move import RetrieveOptions, Retriever, parse_delay, plan
 from pypx.plan import RECEIVERS, effective
-from pypx.settings import pacs_settings
 from pypx.store.records import Database
 
 PROG = "px-move"

@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from pypx.chris.config import add_storage_options, storage_settings_from_args
 from pypx.chris.storage import (
     ObjectInfo,
     ObjectNotFound,
@@ -20,6 +19,7 @@ from pypx.chris.storage import (
     tree_items,
 )
 from pypx.cli.common import Env, add_db_options, basemount, entry, make_parser, setup_logging
+from pypx.cli.services import add_storage_options, storage_settings_from_args
 from pypx.errors import UsageError
 
 PROG = "pfstorage"

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
-from pypx.chris.config import add_storage_options, storage_settings_from_args
+from pypx.actions import PUSH_OPTIONS, push_options
 from pypx.chris.storage import open_storage
 from pypx.cli.common import Env, add_db_options, add_pacs_options, basemount, entry, make_parser, parse
 from pypx.cli.progress import SeriesBar, reporter
 from pypx.cli.repack import add_template_options
 from pypx.cli.select import add_selection_options, select, split
+from pypx.cli.services import add_storage_options, storage_settings_from_args
+from pypx.cli.settings import pacs_settings
 from pypx.push import (
+    PushOptions,
     SeriesRef,
-    options_from,
     push_to_dicom,
     push_to_storage,
     series_line,
@@ -21,7 +24,6 @@ from pypx.push import (
     series_of_result,
     series_of_uids,
 )
-from pypx.settings import pacs_settings
 from pypx.store.layout import Basemount
 from pypx.store.records import Database
 
@@ -72,7 +74,7 @@ def run(argv: list[str], env: Env) -> int:
     parser.add_argument("--json", action="store_true", help="JSON report")
     args = parse(parser, argv)
     base = basemount(args)
-    options = options_from(args, args.PACS or "")
+    options = push_options_from_args(args)
     if args.to_dicom:
         node = pacs_settings(args, base)
         refs = selected_series(args, env, base, query_allowed=False)
@@ -98,3 +100,9 @@ def run(argv: list[str], env: Env) -> int:
 
 def main() -> None:
     entry(PROG, run)
+
+
+def push_options_from_args(args: argparse.Namespace) -> PushOptions:
+    """PushOptions from the push and template flags; --PACS names the folder when the record has none."""
+    options = push_options({name: value for name in PUSH_OPTIONS if (value := getattr(args, name, None)) is not None})
+    return dataclasses.replace(options, fallback_pacs_name=getattr(args, "PACS", None) or "")

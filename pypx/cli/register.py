@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from pypx.chris.config import (
+from pypx.chris.cube import open_cube
+from pypx.chris.storage import open_storage
+from pypx.cli.common import Env, add_db_options, add_pacs_options, basemount, entry, make_parser, parse
+from pypx.cli.progress import SeriesBar, reporter
+from pypx.cli.push import push_options_from_args, selected_series
+from pypx.cli.select import add_selection_options
+from pypx.cli.services import (
     add_cube_options,
     add_storage_options,
     cube_settings_from_args,
     storage_settings_from_args,
 )
-from pypx.chris.cube import open_cube
-from pypx.chris.storage import open_storage
-from pypx.cli.common import Env, add_db_options, add_pacs_options, basemount, entry, make_parser, parse
-from pypx.cli.progress import SeriesBar, reporter
-from pypx.cli.push import selected_series
-from pypx.cli.select import add_selection_options
-from pypx.push import options_from, push_to_storage, series_line
+from pypx.push import push_to_storage, series_line
 from pypx.register import register, registration_line
 
 PROG = "px-register"
@@ -55,7 +55,7 @@ def run(argv: list[str], env: Env) -> int:
         storage = open_storage(storage_settings)
         try:
             with SeriesBar(env, len(refs), "push") as bar:
-                pushed = push_to_storage(refs, base, storage, options_from(args, args.PACS or ""),
+                pushed = push_to_storage(refs, base, storage, push_options_from_args(args),
                                          reporter(lines, bar, series_line))
         finally:
             storage.close()

@@ -9,11 +9,11 @@ from typing import Any
 
 from pypx.cli.common import Env
 from pypx.cli.find import FILTER_FLAGS, add_query_options, query_from_args
+from pypx.cli.settings import pacs_settings
 from pypx.dicom.results import FindResult
 from pypx.errors import UsageError
 from pypx.find import find
 from pypx.report.source import parse_find_json
-from pypx.settings import pacs_settings
 from pypx.store.layout import Basemount
 
 UID_FLAGS = ("StudyInstanceUID", "SeriesInstanceUID")

@@ -96,11 +96,13 @@ def run_streaming(argv: Sequence[str], on_line: Callable[[str], None], *,
     timer = threading.Timer(wall_timeout, proc.kill) if wall_timeout else None
     if timer:
         timer.start()
-    watcher = None
     if stop is not None:
-        watcher = threading.Thread(target=lambda: stop.wait() and proc.poll() is None and proc.terminate(),
-                                   daemon=True)
-        watcher.start()
+        def end_when_stopped() -> None:
+            stop.wait()
+            if proc.poll() is None:
+                proc.terminate()
+
+        threading.Thread(target=end_when_stopped, daemon=True).start()
     lines = []
     try:
         assert proc.stdout is not None

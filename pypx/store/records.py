@@ -25,8 +25,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pypx.store.atomic import read_json, update_json
+from pypx.store.atomic import locked, read_json, update_json, write_json_atomic
 from pypx.store.layout import Basemount
+from pypx.store.series_records import (
+    NodePush,
+    PackRecord,
+    PushRecord,
+    QuarantineRecord,
+    RegisterRecord,
+    RetrieveAttempt,
+    RetrieveRecord,
+    StoragePush,
+)
+
+__all__ = ["Database", "FiledInstance", "QuarantinedFile", "RetrieveAttempt", "SeriesRequest", "SeriesState"]
 
 PATIENT_KEYS = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "PatientAge")
 STUDY_KEYS = ("StudyInstanceUID", "PatientID", "StudyDescription", "StudyDate", "StudyTime", "AccessionNumber",
@@ -64,19 +76,6 @@ class SeriesRequest:
 
 
 @dataclass(frozen=True)
-class RetrieveAttempt:
-    at: str
-    method: str
-    status: str  # "success", "partial", "failed"
-    completed: int = 0
-    failed: int = 0
-    warning: int = 0
-    seconds: float = 0.0
-    message: str = ""
-    fetched: int | None = None  # instances asked for in an incremental retrieve (None: the whole series)
-
-
-@dataclass(frozen=True)
 class FiledInstance:
     """One received file, filed into the data tree."""
 
@@ -103,35 +102,57 @@ class SeriesState:
 
     uid: str
     meta: dict[str, Any] | None
-    retrieve: dict[str, Any] | None
-    pack: dict[str, Any] | None
-    quarantine: dict[str, Any] | None
-    push: dict[str, Any] | None
-    register: dict[str, Any] | None
+    retrieve: RetrieveRecord | None
+    pack: PackRecord | None
+    quarantine: QuarantineRecord | None
+    push: PushRecord | None
+    register: RegisterRecord | None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)  # kind -> the file's JSON, for px-smdb
+
+    @classmethod
+    def from_json(cls, uid: str, raw: dict[str, Any]) -> SeriesState:
+        def typed(kind: str, reader: Any) -> Any:
+            return reader(raw[kind]) if raw.get(kind) is not None else None
+
+        meta = raw.get("meta")
+        return cls(uid, dict(meta) if isinstance(meta, dict) else None, typed("retrieve", RetrieveRecord.from_json),
+                   typed("pack", PackRecord.from_json), typed("quarantine", QuarantineRecord.from_json),
+                   typed("push", PushRecord.from_json), typed("register", RegisterRecord.from_json), raw)
 
     @property
     def expected(self) -> int | None:
-        value = (self.retrieve or {}).get("expected")
-        return int(value) if value is not None else None
+        return self.retrieve.expected if self.retrieve else None
 
     @property
     def received(self) -> int:
-        return len((self.pack or {}).get("instances", {}))
+        return self.pack.count if self.pack else 0
 
     @property
     def quarantined(self) -> int:
-        return len((self.quarantine or {}).get("files", []))
+        return len(self.quarantine.files) if self.quarantine else 0
 
     @property
     def series_dir(self) -> Path | None:
         base = (self.meta or {}).get("SeriesBaseDir")
-        return Path(base) if base else None
+        return Path(base) if isinstance(base, str) and base else None
+
+    @property
+    def pacs(self) -> str:
+        """The PACS key the series was retrieved from ("" if none was named)."""
+        return self.retrieve.pacs if self.retrieve else ""
 
     def tag(self, keyword: str) -> str:
-        for part in (self.meta, (self.retrieve or {}).get("tags")):
+        for part in (self.meta, self.retrieve.tags if self.retrieve else None):
             if part and part.get(keyword) not in (None, ""):
                 return str(part[keyword])
         return ""
+
+
+def delivery(state: SeriesState) -> dict[str, Any] | None:
+    """The series' last delivery to a receiver elsewhere (see `Database.record_delivery`), or None."""
+    record = state.raw.get("retrieve")
+    delivered = record.get("delivered") if isinstance(record, dict) else None
+    return delivered if isinstance(delivered, dict) else None
 
 
 class Database:
@@ -226,15 +247,15 @@ class Database:
 
     def withdraw_request(self, series_uid: str) -> None:
         """A recorded request that was never sent (the retrieve stopped first): not in progress any more,
-        and with no earlier attempt, not requested at all."""
-        def change(current: Any) -> Any:
-            current = dict(current or {})
+        and with no earlier attempt, not requested at all (the record goes)."""
+        path = self.series_file(series_uid, "retrieve")
+        with locked(path):
+            current = dict(read_json(path, {}) or {})
             if not current.get("attempts"):
-                return {}
+                path.unlink(missing_ok=True)
+                return
             current["in_progress"] = False
-            return current
-
-        update_json(self.series_file(series_uid, "retrieve"), change, default={})
+            write_json_atomic(path, current)
 
     def record_arrivals(self, items: Iterable[FiledInstance]) -> None:
         """Add filed instances: one locked update per series touched, whatever the batch size."""
@@ -290,17 +311,29 @@ class Database:
 
             update_json(path, change, default={})
 
-    def record_push(self, series_uid: str, record: dict[str, Any]) -> None:
-        update_json(self.series_file(series_uid, "push"), lambda current: {**(current or {}), **record}, default={})
-
-    def record_register(self, series_uid: str, record: dict[str, Any]) -> None:
-        update_json(self.series_file(series_uid, "register"), lambda current: {**(current or {}), **record},
+    def record_push(self, series_uid: str, push: StoragePush) -> None:
+        """The series' push to storage (top-level keys); pushes to DICOM nodes are kept."""
+        update_json(self.series_file(series_uid, "push"), lambda current: {**(current or {}), **push.to_json()},
                     default={})
+
+    def record_node_push(self, series_uid: str, node: str, push: NodePush) -> None:
+        """One C-STORE of the series to `node`, merged under "dicom" inside the lock: concurrent pushes
+        of one series to two nodes both stay recorded."""
+        def change(current: Any) -> Any:
+            current = dict(current or {})
+            current["dicom"] = {**(current.get("dicom") or {}), node: push.to_json()}
+            return current
+
+        update_json(self.series_file(series_uid, "push"), change, default={})
+
+    def record_register(self, series_uid: str, record: RegisterRecord) -> None:
+        update_json(self.series_file(series_uid, "register"),
+                    lambda current: {**(current or {}), **record.to_json()}, default={})
 
     # -- reads ---------------------------------------------------------------------------------
     def series(self, series_uid: str) -> SeriesState:
-        parts = {kind: read_json(self.series_file(series_uid, kind)) for kind in SERIES_KINDS}
-        return SeriesState(series_uid, **parts)
+        return SeriesState.from_json(series_uid, {kind: read_json(self.series_file(series_uid, kind))
+                                                  for kind in SERIES_KINDS})
 
     def held_instances(self, series_uid: str) -> dict[str, Path]:
         """SOPInstanceUID -> path of every instance recorded as filed for the series."""
@@ -308,7 +341,7 @@ class Database:
         folder = state.series_dir
         if folder is None:
             return {}
-        return {sop: folder / entry["path"] for sop, entry in (state.pack or {}).get("instances", {}).items()}
+        return {sop: folder / entry.name for sop, entry in (state.pack.instances if state.pack else {}).items()}
 
     def study(self, study_uid: str) -> dict[str, Any] | None:
         result: dict[str, Any] | None = read_json(self.study_file(study_uid))
@@ -326,7 +359,6 @@ class Database:
                 found.append(str(record["PatientID"]))
         return found
 
-    def unfiled_quarantine(self) -> dict[str, Any]:
+    def unfiled_quarantine(self) -> QuarantineRecord:
         """Quarantined files whose series could not even be read."""
-        result: dict[str, Any] = read_json(self.base.db / "quarantine.json", {})
-        return result
+        return QuarantineRecord.from_json(read_json(self.base.db / "quarantine.json", {}))

@@ -68,7 +68,7 @@ def assert_retrieved_exactly(base: Basemount, patient: dict[str, Any], pairs: li
     for study, series in pairs:
         files = expected_files(base, patient, study, series)
         assert db.held_instances(series["uid"]) == files, f"series {series['description']}"
-        pack = db.series(series["uid"]).pack or {}
+        pack = db.series(series["uid"]).raw.get("pack") or {}
         assert pack["count"] == len(series["instances"])
         assert pack["bytes"] == sum(path.stat().st_size for path in files.values())
         wanted.update({path: sop for sop, path in files.items()})
@@ -79,7 +79,7 @@ def assert_retrieved_exactly(base: Basemount, patient: dict[str, Any], pairs: li
 
 def attempts(base: Basemount, pairs: list[tuple[dict, dict]]) -> dict[str, list[dict]]:
     db = Database(base)
-    return {se["uid"]: (db.series(se["uid"]).retrieve or {}).get("attempts", []) for _, se in pairs}
+    return {se["uid"]: (db.series(se["uid"]).raw.get("retrieve") or {}).get("attempts", []) for _, se in pairs}
 
 
 def flags(base: Basemount, pacs: str = "sandbox") -> list[str]:

@@ -96,7 +96,7 @@ def test_feedback_lines_name_each_action_and_series(
     assert len(standin.files) == 3 * len(study["series"])
 
 
-def test_a_chain_push_without_storage_settings_fails_that_action_only(
+def test_a_chain_push_without_storage_settings_is_refused_before_anything_is_sent(
         run_cli, fs_case: StorageCase, sandbox_pacs: SandboxPacs, cube_standin: Callable[..., CubeStandin]) -> None:
     standin = cube_standin("v6", fs_case.lister)
     db = prepared(fs_case, sandbox_pacs, standin)
@@ -104,7 +104,6 @@ def test_a_chain_push_without_storage_settings_fails_that_action_only(
     study = sandbox_pacs.patient(PATIENT)["studies"][0]
     result = run_cli("px-find", *db, "--PACS", "sandbox", "--StudyInstanceUID", study["uid"], "--json",
                      "--then", "retrieve,push,status", "--thenArgs", json.dumps({"retrieve": {"method": "get"}}))
-    assert result.exit_code == 2
-    then = result.json()["then"]
-    assert then["00-retrieve"]["status"] == "success" and then["02-status"]["status"] == "complete"
-    assert then["01-push"]["status"] == "error" and "no storage chosen" in then["01-push"]["error"]
+    assert result.exit_code == 2 and result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1 and "no storage chosen" in result.stderr
+    assert not any(fs_case.base.data.rglob("*")), "the retrieve ran although the chain was refused"

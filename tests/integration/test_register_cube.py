@@ -52,7 +52,7 @@ def test_v6_registers_each_pushed_series_once_with_its_folder_and_count(
     db = Database(got.base)
     for uid in got.series:
         sent = standin.series[("sandbox", uid)]
-        assert sent["path"] == db.series(uid).push["path"] and sent["ndicom"] == 3
+        assert sent["path"] == db.series(uid).raw["push"]["path"] and sent["ndicom"] == 3
         assert sent["PatientID"] == sandbox_pacs.patient(4)["id"]
     again = register(run_cli, got, "local")
     assert again.exit_code == 0, again.stderr
@@ -88,7 +88,7 @@ def test_v5_registers_every_file_then_finds_them_already_registered(
     result = register(run_cli, got, cube_entry(got, standin), "--json")
     assert result.exit_code == 0, result.stderr
     assert {s["api"] for s in result.json()["series"]} == {"v5"}
-    pushed_names = sorted(f"{Database(got.base).series(uid).push['path']}/{f.name}"
+    pushed_names = sorted(f"{Database(got.base).series(uid).raw['push']['path']}/{f.name}"
                           for uid, files in got.series.items() for f in files)
     assert sorted(standin.files) == pushed_names
     assert register(run_cli, got, "local").exit_code == 0

@@ -4,13 +4,14 @@ folder storage end to end, and the chain's option lookup."""
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from pypx.actions import push_options
 from pypx.chris.config import StorageSettings
 from pypx.chris.storage import open_storage
 from pypx.dicom.results import FindResult, Match, StudyResult
@@ -22,10 +23,8 @@ from pypx.push import (
     SeriesPush,
     SeriesRef,
     SkipSeries,
-    chain_namespace,
     local_series,
     object_items,
-    options_from,
     pacs_name_for,
     push_to_storage,
     series_of_folder,
@@ -166,10 +165,10 @@ def test_the_pacs_name_is_the_flag_else_the_retrieve_key_else_the_fallback(base:
 
 
 def test_options_rename_files_only_when_an_image_template_is_given() -> None:
-    assert not options_from(argparse.Namespace()).rename
-    assert options_from(argparse.Namespace(image_template="%SOPInstanceUID.dcm")).rename
+    assert not push_options({}).rename
+    assert push_options({"image_template": "%SOPInstanceUID.dcm"}).rename
     with pytest.raises(UsageError):
-        options_from(argparse.Namespace(pacs_name="has,comma"))
+        push_options({"pacs_name": "has,comma"})
 
 
 def test_a_folder_storage_gets_every_file_once_and_the_record_says_so(base: Basemount, dicom_series: MakeSeries,
@@ -182,7 +181,7 @@ def test_a_folder_storage_gets_every_file_once_and_the_record_says_so(base: Base
     assert sorted(p.name for p in (tmp_path / "store" / pushed.destination).iterdir()) == [f.name for f in files]
     again = push_to_storage([SeriesRef(uid)], base, storage, PushOptions())
     assert (again.series[0].uploaded, again.series[0].already) == (0, 3)
-    record = Database(base).series(uid).push or {}
+    record = Database(base).series(uid).raw.get("push") or {}
     assert (record["status"], record["count"], record["path"], record["pacs_name"]) == \
         ("complete", 3, pushed.destination, "LAB")
     assert record["storage"] == {"key": "local", "storagetype": "fs", "storepath": str(tmp_path / "store")}
@@ -196,15 +195,23 @@ def test_the_report_is_partial_when_any_series_was_not_pushed() -> None:
     assert PushReport({}, [SeriesPush("1", "a", "pushed")]).code == ExitCode.OK
 
 
-def _context(options: dict[str, Any], **args: Any) -> Any:
-    return SimpleNamespace(options=options, args=argparse.Namespace(**args))
+def _chain_storage(then_args: str | None, tmp_path: Path, **flags: Any) -> Any:
+    from pypx.cli.chain import prepare
+    from pypx.cli.common import Env
+
+    args = argparse.Namespace(thenArgs=then_args, withFeedBack=False, **flags)
+    (action,) = prepare(args, ["push"], Basemount(tmp_path / "log"), Env(environ={})).actions
+    return action.storage
 
 
-def test_then_args_name_settings_by_pypx_flag_or_by_dest_and_win_over_the_chains_flags() -> None:
-    table = {"storage_key": ("swift", "storage"), "storepath": ("storeBaseLocation",)}
-    by_flag = chain_namespace(_context({"push": {"swift": "lab"}}, storage_key="other"), "push", table)
-    assert (by_flag.storage_key, by_flag.storepath) == ("lab", None)
-    by_dest = chain_namespace(_context({"push": {"storepath": "/s"}}), "push", table)
-    assert by_dest.storepath == "/s"
-    inherited = chain_namespace(_context({"register": {"swift": "x"}}, storage_key="flag"), "push", table)
-    assert inherited.storage_key == "flag"
+def test_then_args_name_settings_by_pypx_flag_or_by_field_and_win_over_the_chains_flags(tmp_path: Path) -> None:
+    services = tmp_path / "services"
+    services.mkdir()
+    (services / "storage.json").write_text(json.dumps({"lab": {"storagetype": "fs", "storepath": "/lab"},
+                                                       "other": {"storagetype": "fs", "storepath": "/other"}}))
+    by_flag = _chain_storage('{"push": {"swift": "lab"}}', tmp_path, storage_key="other")
+    assert (by_flag.key, str(by_flag.storepath)) == ("lab", "/lab")
+    by_field = _chain_storage('{"push": {"storepath": "/s"}}', tmp_path)
+    assert str(by_field.storepath) == "/s"
+    inherited = _chain_storage('{"register": {"swift": "x"}}', tmp_path, storage_key="other")
+    assert inherited.key == "other"

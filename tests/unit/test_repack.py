@@ -112,8 +112,8 @@ def test_a_file_that_is_not_dicom_is_quarantined_with_its_reason_and_recorded(tm
     placed = report.quarantine[0].path
     assert placed.parent == base.quarantine and placed.read_text() == "not an image"
     assert "not a DICOM file" in placed.with_name(placed.name + ".reason").read_text()
-    recorded = Database(base).unfiled_quarantine()["files"]
-    assert recorded[0]["path"] == str(placed) and recorded[0]["original"] == str(junk)
+    recorded = Database(base).unfiled_quarantine().files
+    assert recorded[0].path == str(placed) and recorded[0].original == str(junk)
     assert not junk.exists()  # moved, never deleted
 
 

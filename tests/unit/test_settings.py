@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from pypx.cli.common import add_db_options, add_pacs_options
+from pypx.cli.settings import pacs_settings
 from pypx.errors import ConfigError, ExitCode
-from pypx.settings import DEFAULT_AET, Timeouts, Tls, pacs_settings
+from pypx.settings import DEFAULT_AET, Timeouts, Tls
 from pypx.store.layout import Basemount
 
 PFDCM_SHAPE = {"services": {

@@ -14,6 +14,7 @@ from pypx.repack import repack_files
 from pypx.sandbox.synthetic import Shape, generate
 from pypx.store.layout import Basemount
 from pypx.store.records import Database
+from pypx.store.series_records import RegisterRecord
 
 
 @pytest.fixture
@@ -58,12 +59,12 @@ def test_series_of_a_study_show_received_counts(base: Basemount, filed: dict[str
 def test_show_gives_everything_known_of_a_series_with_secrets_redacted(base: Basemount,
                                                                        filed: dict[str, Any]) -> None:
     series_uid = filed["patients"][0]["studies"][0]["series"][0]["uid"]
-    Database(base).record_register(series_uid, {"CUBE": {"url": "http://cube/api/v1/", "password": "chris1234"}})
+    Database(base).record_register(series_uid, RegisterRecord(True, cube={"url": "http://cube/api/v1/", "password": "chris1234"}))
     shown = smdb(base, "show", series_uid, "--json")
     assert "chris1234" not in shown.stdout
     record = shown.json()
     assert record["received"] == 2 and len(record["pack"]["instances"]) == 2
-    assert record["register"]["CUBE"] == {"url": "http://cube/api/v1/", "password": "********"}
+    assert record["register"]["cube"] == {"url": "http://cube/api/v1/", "password": "********"}
     text = smdb(base, "show", series_uid)
     assert "received: 2" in text.stdout and "chris1234" not in text.stdout
 

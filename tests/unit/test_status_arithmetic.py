@@ -24,8 +24,8 @@ from pypx.store.records import Database
 
 
 def state(expected: int | None = 3, repacked: int = 0, pending: int = 0, in_progress: bool = False,
-          last_attempt: str | None = None, requested: bool = False) -> str:
-    return series_state(expected, repacked, pending, in_progress, last_attempt, requested)
+          last_attempt: str | None = None, requested: bool = False, delivered: bool = False) -> str:
+    return series_state(expected, repacked, pending, in_progress, last_attempt, requested, delivered)
 
 
 # --- one series --------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 from pypx.errors import ConfigError, LocalIOError
 from pypx.store import atomic
 from pypx.store.layout import DEFAULT_DB, Basemount
+from pypx.store.records import Database
 from pypx.store.services import (
     choose_entry,
     delete_entry,
@@ -211,3 +212,21 @@ def test_ensure_private_tightens_a_readable_file(tmp_path: Path) -> None:
     os.chmod(path, 0o644)
     ensure_private(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_concurrent_pushes_of_one_series_to_two_nodes_are_both_recorded(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pypx.store.series_records import NodePush
+
+    db = Database(Basemount.from_db(tmp_path / "log"))
+
+    def push(node: str) -> None:
+        for i in range(20):
+            db.record_node_push("1.2.3", f"{node}-{i}", NodePush("complete", aec=node, files=1, stored=1))
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(push, ["A", "B", "C", "D"]))
+    record = db.series("1.2.3").push
+    assert record is not None and len(record.dicom) == 80
+    assert {p.aec for p in record.dicom.values()} == {"A", "B", "C", "D"}
