@@ -20,7 +20,7 @@ from typing import Any
 
 from pypx.errors import LocalIOError, PxError, UsageError
 from pypx.plan import RetrieveOptions, receiver_mode
-from pypx.settings import PacsSettings
+from pypx.settings import PacsSettings, Tls
 from pypx.store.layout import Basemount
 from pypx.store.records import Database
 from pypx.store.watch import Changes
@@ -75,11 +75,12 @@ class Fetched(Receiver):
 class OnDemand(Receiver):
     kind = "ondemand"
 
-    def __init__(self, base: Basemount, wait: float, aet: str, port: int) -> None:
+    def __init__(self, base: Basemount, wait: float, aet: str, port: int, tls: Tls | None = None) -> None:
         super().__init__(base, wait)
         from pypx.listen import Listener
 
-        self.listener: Any = Listener(aet, port, base)
+        # a TLS PACS sends over TLS too: the receiver takes the same key, certificate and CA
+        self.listener: Any = Listener(aet, port, base, tls=tls)
 
     def start(self) -> None:
         self.listener.start()
@@ -166,5 +167,5 @@ def choose(pacs: PacsSettings, base: Basemount, options: RetrieveOptions) -> Rec
         if not port:
             raise UsageError("a receiver started for the retrieve needs --listenerPort",
                              "or run px-listen and use --receiver standing")
-        return OnDemand(base, options.wait, pacs.aet_listener, port)
+        return OnDemand(base, options.wait, pacs.aet_listener, port, pacs.tls)
     return Standing(base, options.wait)
