@@ -189,7 +189,7 @@ class PushAction:
     name: str = "push"
 
     def __call__(self, result: FindResult, context: ChainContext) -> ActionOutcome:
-        from pypx.chris.storage import open_storage
+        from pypx.chris.backends import open_storage
         from pypx.push import push_to_dicom, push_to_storage, series_line, series_of_result
 
         options = self.options

@@ -34,7 +34,9 @@ class PushFailed(PxError):
 
 
 class ObjectNotFound(PxError):
-    exit_code = ExitCode.ERROR
+    """A named object is not in storage (the name given was wrong): a usage error."""
+
+    exit_code = ExitCode.USAGE
 
 
 @dataclass(frozen=True)
@@ -206,14 +208,3 @@ def series_items(series_path: str, files: Iterable[Path]) -> list[PutItem]:
 def folder_prefix(name: str) -> str:
     """A prefix that only matches objects inside the folder `name` (not `name2/...`)."""
     return name.rstrip("/") + "/" if name.strip("/") else ""
-
-
-def open_storage(settings: StorageSettings) -> Storage:
-    """The backend for `settings`; nothing is contacted until the first operation."""
-    if settings.kind == "fs":
-        from pypx.chris.fs import FolderStorage
-
-        return FolderStorage(settings)
-    from pypx.chris.swift import SwiftStorage
-
-    return SwiftStorage(settings)

@@ -37,7 +37,7 @@ from pypx.chris.storage import (
     file_md5,
     parallel_put,
 )
-from pypx.errors import ConfigError, LocalIOError, NetworkError, PxError
+from pypx.errors import ConfigError, ExitCode, LocalIOError, NetworkError, PxError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,7 +50,9 @@ TRANSIENT = (requests.ConnectionError, requests.Timeout, socket.timeout, Connect
 
 
 class SwiftError(PxError):
-    """Swift answered with a failure that retrying will not fix."""
+    """Swift answered with a failure that retrying will not fix: the peer's failure, exit 5."""
+
+    exit_code = ExitCode.PACS_FAILURE
 
 
 def _status(err: ClientException) -> int | None:

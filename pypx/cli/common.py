@@ -229,6 +229,7 @@ COMMANDS: dict[str, str] = {
     "pfstorage": "pfstorage",
     "px-push": "push",
     "px-register": "register",
+    "storescp.sh": "storescp_sh",
 }
 
 

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from pypx.chris.backends import open_storage
 from pypx.chris.storage import (
     ObjectInfo,
     ObjectNotFound,
@@ -15,7 +16,6 @@ from pypx.chris.storage import (
     Storage,
     check_object_name,
     folder_prefix,
-    open_storage,
     tree_items,
 )
 from pypx.cli.common import Env, add_db_options, basemount, entry, make_parser, setup_logging

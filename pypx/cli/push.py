@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 
 from pypx.actions import PUSH_OPTIONS, push_options
-from pypx.chris.storage import open_storage
+from pypx.chris.backends import open_storage
 from pypx.cli.common import Env, add_db_options, add_pacs_options, basemount, entry, make_parser, parse
 from pypx.cli.progress import SeriesBar, reporter
 from pypx.cli.repack import add_template_options

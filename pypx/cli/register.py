@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from pypx.chris.backends import open_storage
 from pypx.chris.cube import open_cube
-from pypx.chris.storage import open_storage
 from pypx.cli.common import Env, add_db_options, add_pacs_options, basemount, entry, make_parser, parse
 from pypx.cli.progress import SeriesBar, reporter
 from pypx.cli.push import push_options_from_args, selected_series

@@ -42,7 +42,8 @@ def _parser(env: Env) -> Parser:
                         help="comma-separated tags of the first series for the header (default Modality)")
     output.add_argument("--reportBodySeriesTags", metavar="TAGS", default="",
                         help="comma-separated tags, one line per series (default SeriesDescription)")
-    output.add_argument("--seriesSpecial", metavar="TYPE", default="", help="accepted for pypx compatibility; no effect")
+    output.add_argument("--seriesSpecial", metavar="TAGS", default="",
+                        help="extra per-series tags in the json report (e.g. seriesStatus)")
     output.add_argument("--dblogbasepath", metavar="DIR", help=argparse.SUPPRESS)
 
     csv = parser.add_argument_group("csv")

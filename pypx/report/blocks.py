@@ -56,7 +56,8 @@ def study_block(study: StudyResult, layout: Layout, body_tags: tuple[str, ...]) 
         header=_header(study, layout),
         body_tags=body_tags,
         body=tuple(tuple(value_of(series, tag) for tag in body_tags) for series in study.series),
-        series_ids=tuple(tuple((tag, value_of(series, tag)) for tag in SERIES_ID_TAGS) for series in study.series),
+        series_ids=tuple(tuple((tag, value_of(series, tag)) for tag in SERIES_ID_TAGS + layout.series_special)
+                         for series in study.series),
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from pydicom.datadict import keyword_dict, tag_for_keyword
 
 from pypx.errors import UsageError
+from pypx.report.series_status import PSEUDO_TAGS
 
 DEFAULT_STUDY_HEADER: tuple[str, ...] = (
     "PatientName",
@@ -54,6 +55,8 @@ def _suggestion(name: str) -> str:
 def check_keywords(names: tuple[str, ...], where: str) -> None:
     """Raise UsageError naming `where` (a flag) for the first name that is not a DICOM keyword."""
     for name in names:
+        if name in PSEUDO_TAGS:
+            continue
         if not name or tag_for_keyword(name) is None:
             raise UsageError(f"unknown DICOM keyword {name!r} in {where}", _suggestion(name))
 
@@ -72,6 +75,7 @@ class Layout:
     study_header: tuple[str, ...] = DEFAULT_STUDY_HEADER
     series_header: tuple[str, ...] = DEFAULT_SERIES_HEADER
     series_body: tuple[str, ...] | None = None
+    series_special: tuple[str, ...] = ()  # --seriesSpecial: more tags in each series' ids (any name, as pypx 3)
 
     def __post_init__(self) -> None:
         check_keywords(self.study_header, "the study header tags")

@@ -48,7 +48,7 @@ class ReportOptions:
 
 # pypx's flag names (px-report's argparse dests, and the keys of --thenArgs '{"report": {...}}')
 FLAG_NAMES = ("printReport", "colorize", "reportLayout", "reportHeaderStudyTags", "reportHeaderSeriesTags",
-              "reportBodySeriesTags", "csvSeparator", "csvPrintHeaders", "csvPrettify", "csvSummarize")
+              "reportBodySeriesTags", "seriesSpecial", "csvSeparator", "csvPrintHeaders", "csvPrettify", "csvSummarize")
 
 _TAG_FLAGS = {"reportHeaderStudyTags": "study_header", "reportHeaderSeriesTags": "series_header",
               "reportBodySeriesTags": "series_body"}
@@ -68,6 +68,8 @@ def _layout_from_flags(flags: Mapping[str, Any]) -> Layout:
     layout = parse_layout(layout_text) if layout_text else Layout()
     overrides = {field_name: parse_tag_list(_text(flags.get(flag)), f"--{flag}")
                  for flag, field_name in _TAG_FLAGS.items() if _text(flags.get(flag)).strip()}
+    if _text(flags.get("seriesSpecial")).strip():
+        overrides["series_special"] = tuple(t.strip() for t in _text(flags.get("seriesSpecial")).split(",") if t.strip())
     return dataclasses.replace(layout, **overrides)
 
 

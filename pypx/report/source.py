@@ -7,6 +7,7 @@ from typing import Any
 
 from pypx.dicom.results import FindResult, ShapeError, from_pypx_json
 from pypx.errors import PacsFailure, UsageError
+from pypx.report.series_status import with_series_status
 
 _HINT = "expected the output of px-find --json"
 
@@ -35,6 +36,8 @@ def parse_find_json(text: str, source: str = "the input") -> tuple[dict[str, Any
     except json.JSONDecodeError as err:
         raise UsageError(f"{source} is not JSON ({err.msg} at line {err.lineno} column {err.colno})",
                          _HINT) from None
+    if isinstance(obj, dict) and "then" in obj:
+        obj = with_series_status(obj)
     if isinstance(obj, dict) and "status" in obj and obj["status"] not in ("success", True):
         raise PacsFailure(f"{source} reports an error (status {obj['status']!r}): {_error_message(obj)!r}")
     try:

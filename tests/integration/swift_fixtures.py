@@ -18,8 +18,9 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from pypx.chris.backends import open_storage
 from pypx.chris.config import StorageSettings, storage_settings
-from pypx.chris.storage import Storage, open_storage
+from pypx.chris.storage import Storage
 from pypx.sandbox.swift import SwiftInfo, SwiftSandbox
 from pypx.store.layout import Basemount
 from pypx.store.services import set_entry

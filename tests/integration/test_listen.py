@@ -163,3 +163,36 @@ def test_px_listen_rejects_bad_settings_before_starting(base: Basemount, argv: l
     assert result.exit_code == 2
     assert message in result.stderr and result.stderr.count("\n") == 1
     assert not base.incoming.exists()  # nothing was started
+
+
+def test_pypx3_storescp_sh_receives_into_the_data_dir_it_is_given(studies: tuple[Path, dict[str, Any]],
+                                                                    tmp_path: Path) -> None:
+    folder, manifest = studies
+    port, data = free_port(), tmp_path / "root" / "data"
+    process = subprocess.Popen(  # noqa: S603 - argv list
+        [sys.executable, "-c", "from pypx.cli.storescp_sh import main; main()", "-t", str(tmp_path / "tmp"),
+         "-E", "/usr/bin", "-D", str(data), "-p", str(port), "-a", AET],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                check_port_free(port)
+            except Exception:  # noqa: BLE001 - listening
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("storescp.sh did not start listening")
+        assert send(folder, port).returncode == 0
+        deadline = time.monotonic() + 30
+        expected = sum(len(instances) for instances in series_of(manifest).values())
+        while time.monotonic() < deadline and sum(1 for _ in data.rglob("*.dcm")) < expected:
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+    assert sum(1 for _ in data.rglob("*.dcm")) == expected
+    assert len(Database(Basemount.from_db(data.parent / "log")).patient_ids()) == len(manifest["patients"])

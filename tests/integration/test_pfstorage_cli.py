@@ -106,7 +106,7 @@ def test_rm_of_a_folder_spares_names_that_merely_start_alike(run_cli, storage_ca
 def test_missing_object_is_a_one_line_error(run_cli, storage_case: StorageCase, tmp_path: Path) -> None:
     result = run_cli("pfstorage", "get", "SERVICES/PACS/none/x.dcm", str(tmp_path / "x"),
                      *storage_flags(storage_case))
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error: the name given is not in storage
     assert result.stderr.count("\n") == 1 and "no object 'SERVICES/PACS/none/x.dcm'" in result.stderr
 
 

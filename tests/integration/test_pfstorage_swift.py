@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 import pytest
 from swiftclient import client as swift_client
 
+from pypx.chris.backends import open_storage
 from pypx.chris.config import storage_from_entry, storage_settings
-from pypx.chris.storage import PutResult, open_storage, tree_items
+from pypx.chris.storage import PutResult, tree_items
 from pypx.sandbox.swift import SwiftInfo, SwiftSandbox, free_port
 from pypx.store.services import set_entry
 

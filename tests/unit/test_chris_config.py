@@ -42,7 +42,19 @@ def test_an_entry_without_a_key_is_refused_instead_of_assuming_testing() -> None
     entry = {k: v for k, v in SWIFT.items() if k != "key"}
     with pytest.raises(ConfigError, match="no Swift key") as err:
         storage_from_entry("lab", entry)
-    assert "testing" in str(err.value) and '"key"' in str(err.value)
+    assert "PYPX_SWIFT_KEY is not set" in str(err.value) and '"key"' in str(err.value)
+
+
+def test_an_entry_without_a_key_takes_pypx_swift_key_as_pfdcm_entries_need(tmp_path: Path) -> None:
+    from pypx.chris.config import storage_settings
+    from pypx.store.layout import Basemount
+    from pypx.store.services import set_entry
+
+    base = Basemount(tmp_path / "log")
+    set_entry(base, "storage", "lab", {k: v for k, v in SWIFT.items() if k != "key"})
+    assert storage_settings(base, "lab", environ={"PYPX_SWIFT_KEY": "from-env"}).secret == "from-env"
+    with pytest.raises(ConfigError, match="PYPX_SWIFT_KEY is not set"):
+        storage_settings(base, "lab", environ={})
 
 
 def test_secrets_stay_out_of_repr_and_describe() -> None:

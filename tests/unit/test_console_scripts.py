@@ -140,3 +140,14 @@ def test_a_local_os_error_is_one_line_with_the_local_io_code() -> None:
     code = run_cli("px-test", main, [], Env(stdout=out, stderr=err))
     assert code == 7
     assert err.getvalue() == ("px-test: No space left on device (/data/x.dcm): check free space and permissions\n")
+
+
+def test_storescp_sh_maps_pypx3_options_onto_px_listen() -> None:
+    from argparse import Namespace
+
+    from pypx.cli.storescp_sh import to_listen_argv
+
+    argv = to_listen_argv(Namespace(port=10402, datadir="/srv/dicom/data", bindir="/opt/dcmtk/bin", aet="",
+                                    tmpdir="/tmp", verbosity=1))
+    assert argv == ["--port", "10402", "--datadir", "/srv/dicom/data", "--db", "/srv/dicom/log",
+                    "--executable", "/opt/dcmtk/bin/storescp", "-v", "1"]

@@ -79,3 +79,21 @@ def test_an_unknown_failure_name_is_kept_as_the_meaning() -> None:
     assert status.category is Category.FAILURE and status.meaning == "Failed: SomethingNew"
     odd = from_dcmtk_name("Gibberish")
     assert odd.category is Category.FAILURE and "Gibberish" in odd.meaning
+
+
+def test_storage_errors_have_documented_codes_other_than_internal_error() -> None:
+    from pypx.chris.storage import ObjectNotFound
+    from pypx.chris.swift import SwiftError
+
+    assert ObjectNotFound("x").exit_code == ExitCode.USAGE
+    assert SwiftError("x").exit_code == ExitCode.PACS_FAILURE
+
+
+def test_storage_protocol_module_does_not_import_its_backends() -> None:
+    import ast
+    from pathlib import Path
+
+    source = Path(__file__).parents[2] / "pypx" / "chris" / "storage.py"
+    imported = {node.module for node in ast.walk(ast.parse(source.read_text()))
+                if isinstance(node, ast.ImportFrom) and node.module}
+    assert not imported & {"pypx.chris.swift", "pypx.chris.fs", "pypx.chris.backends"}

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from pypx.actions import push_options
+from pypx.chris.backends import open_storage
 from pypx.chris.config import StorageSettings
-from pypx.chris.storage import open_storage
 from pypx.dicom.results import FindResult, Match, StudyResult
 from pypx.dicom.templates import DEFAULT, Templates
 from pypx.errors import ExitCode, UsageError

@@ -196,11 +196,6 @@ def test_unknown_tag_is_a_usage_error_with_a_suggestion() -> None:
                              "did you mean SeriesDescription?\n")
 
 
-def test_pypx_pseudo_tag_series_status_is_rejected_as_unknown() -> None:
-    result = invoke(["px-report", "--reportBodySeriesTags", "seriesStatus"], stdin=YAMADA)
-    assert result.exit_code == 2 and "'seriesStatus'" in result.stderr
-
-
 def test_wrong_case_tag_suggests_the_keyword() -> None:
     result = invoke(["px-report", "--reportHeaderStudyTags", "patientname"], stdin=YAMADA)
     assert "did you mean PatientName? (keywords are case-sensitive)" in result.stderr
