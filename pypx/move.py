@@ -26,12 +26,12 @@ from pypx.dcmtk.retrieve_log import Answer, RetrieveLog
 from pypx.dicom.results import FindResult
 from pypx.errors import AssociationRejected, LocalIOError, NetworkError, PxError
 from pypx.find import write_query_file
+from pypx.ledger import Ledger
 from pypx.plan import (
     Request,
     RetrieveOptions,
     SeriesPlan,
     effective,
-    final_state,
     parse_delay,
     plan,
     requests,
@@ -40,7 +40,7 @@ from pypx.receiver import OnDemand, Receiver, choose
 from pypx.settings import PacsSettings
 from pypx.spool import SpoolFiler
 from pypx.store.layout import Basemount
-from pypx.store.records import Database, RetrieveAttempt, SeriesRequest
+from pypx.store.records import Database
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,7 @@ class Retriever:
         self.progress = progress or (lambda plan_, held: None)
         self.feedback = feedback or (lambda line: None)
         self.receiver: Receiver | None = None
+        self.ledger: Ledger | None = None
         self._started = time.monotonic()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -181,6 +182,8 @@ class Retriever:
                 if answer is not None and answer.index < len(chunk):
                     results[answer.index] = Result(answer, self._answered(chunk[answer.index], answer,
                                                                           received_before))
+                    if self.ledger is not None:
+                        self.ledger.answered(chunk[answer.index], results[answer.index])
                 elif filer is not None and answer is None and line.startswith("I: Sending C-STORE Response"):
                     filer.wake()
 
@@ -246,85 +249,9 @@ class Retriever:
             return [result for part in pool.map(self._exchange, chunks) for result in part]
 
     # -- accounting ----------------------------------------------------------------------------
-    def _record_request(self, plan_: SeriesPlan) -> None:
-        tags = {**plan_.study.study.tags, **plan_.series.tags}
-        self.db.record_request(SeriesRequest(
-            plan_.uid, plan_.study.uid, plan_.study.study.get("PatientID"), plan_.expected, tags,
-            self.pacs.name, self.options.method,
-            {"StudyInstanceUID": plan_.study.uid, "SeriesInstanceUID": plan_.uid}))
-
-    def _account(self, reqs: Sequence[Request], results: Sequence[Result]) -> list[SeriesOutcome]:
-        assert self.receiver is not None
-        by_series: dict[str, list[tuple[Request, Result]]] = {}
-        for request, result in zip(reqs, results, strict=True):
-            for plan_ in request.plans:
-                by_series.setdefault(plan_.uid, []).append((request, result))
-        plans = {p.uid: p for r in reqs for p in r.plans}
-        sent = {uid for uid, pairs in by_series.items() if any(r.answer or r.error for _, r in pairs)}
-        targets, after_error = {}, {}
-        for uid in sent:
-            plan_, pairs = plans[uid], by_series[uid]
-            counts = _sum(r.counts for _, r in pairs)
-            reported = counts.completed + counts.failed + counts.warning
-            if any(r.error for _, r in pairs):
-                after_error[uid] = plan_.expected or 0
-            elif pairs[0][0].level != "STUDY" and reported:
-                targets[uid] = plan_.held + counts.completed + counts.warning
-            else:
-                targets[uid] = plan_.expected if plan_.expected is not None else plan_.held
-        held = self.receiver.settle(targets)
-        held |= self.receiver.settle(after_error, wait=0.5)
-        self._nothing_filed_here(held, results)
-        outcomes = []
-        for uid, pairs in by_series.items():
-            plan_ = plans[uid]
-            if uid not in sent:
-                self.db.withdraw_request(uid)
-                outcomes.append(self._untried(plan_))
-                continue
-            outcomes.append(self._record(plan_, pairs, held.get(uid, plan_.held)))
-        return outcomes
-
-    def _nothing_filed_here(self, held: dict[str, int], results: Sequence[Result]) -> None:
-        """A standing receiver that filed nothing of what the PACS delivered files elsewhere."""
-        delivered = sum(r.counts.completed for r in results)
-        if (self.receiver is not None and self.receiver.kind == "standing" and delivered and held
-                and not any(held[uid] for uid in held) and self._stopped_by is None):
-            self._end_run(LocalIOError(
-                f"the PACS sent {delivered} file(s) to AE '{self.pacs.aet_listener}' but none was filed in "
-                f"{self.base.root} within {self.options.wait:.0f} s",
-                "run px-listen for that AE on this BASEMOUNT, give --listenerPort for a receiver started by "
-                "px-move, or use --receiver elsewhere if that AE files somewhere else"))
-
-    def _record(self, plan_: SeriesPlan, pairs: list[tuple[Request, Result]], held_after: int) -> SeriesOutcome:
-        counts = _sum(r.counts for _, r in pairs)
-        error = next((r.error for _, r in pairs if r.error is not None), None)
-        if error is None and self._stopped_by is not None and held_after == plan_.held and plan_.held == 0:
-            error = self._stopped_by  # e.g. nothing reached this BASEMOUNT
-        message = str(error) if error is not None else ""
-        if error is not None:
-            with self._lock:
-                self._errors[plan_.uid] = error
-        elsewhere = not self.receiver or not self.receiver.holds_files
-        delivered = counts.completed + counts.warning if elsewhere else None
-        if elsewhere:
-            held_after = 0
-        state = final_state(plan_.expected, plan_.held, held_after, counts.failed, error is not None, delivered)
-        fetched = len(plan_.missing) if plan_.missing is not None else None
-        attempt = RetrieveAttempt(
-            at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), method=self.options.method,
-            status="success" if state == "complete" else state, completed=counts.completed, failed=counts.failed,
-            warning=counts.warning, seconds=round(time.monotonic() - self._started, 3), message=message,
-            fetched=fetched)
-        if elsewhere:
-            self.db.record_delivery(plan_.uid, self.pacs.aet_listener, attempt, state, plan_.expected)
-        else:
-            self.db.record_attempt(plan_.uid, attempt, plan_.expected)
-        result = SeriesOutcome(plan_.uid, plan_.study.uid, plan_.series.get("SeriesDescription"), plan_.expected,
-                               plan_.held, held_after, fetched, state, counts.completed, counts.failed,
-                               counts.warning, message, self.pacs.aet_listener if elsewhere else "")
-        self.progress(plan_, held_after)
-        return result
+    def _note_error(self, uid: str, error: PxError) -> None:
+        with self._lock:
+            self._errors[uid] = error
 
     def _untried(self, plan_: SeriesPlan) -> SeriesOutcome:
         why = f"not tried: {self._stopped_by}" if self._stopped_by is not None else "not tried"
@@ -347,10 +274,9 @@ class Retriever:
             self.receiver = choose(self.pacs, self.base, self.options)
             self.receiver.start()
             try:
-                for plan_ in (p for r in reqs for p in r.plans):
-                    self._record_request(plan_)
+                self.ledger = Ledger(self, reqs).start()
                 results = self._send_all(reqs)
-                report.series += self._account(reqs, results)
+                report.series += self.ledger.finish(results)
             finally:
                 self._stop.set()  # ends the watchers of finished tools
                 self.receiver.stop()
@@ -362,13 +288,6 @@ class Retriever:
         order = {p.uid: i for i, p in enumerate(plans)}
         report.series.sort(key=lambda s: order.get(s.series_uid, math.inf))
         return report
-
-
-def _sum(counts: Any) -> SubOperations:
-    total = SubOperations()
-    for c in counts:
-        total = SubOperations(total.completed + c.completed, total.failed + c.failed, total.warning + c.warning)
-    return total
 
 
 def _common_error(errors: dict[str, PxError], report: RetrieveReport) -> PxError | None:

@@ -63,9 +63,13 @@ class Receiver:
     def gone(self, grace: float = 0.0) -> PxError | None:
         return None
 
+    def count(self, targets: Mapping[str, int]) -> dict[str, int]:
+        """Each series' count now, without waiting."""
+        return {uid: self.held(uid) for uid in targets}
+
     def settle(self, targets: Mapping[str, int], wait: float | None = None) -> dict[str, int]:
         """Each series' count once it reaches its target (files the PACS said it sent)."""
-        return {uid: self.held(uid) for uid in targets}
+        return self.count(targets)
 
 
 class Fetched(Receiver):
@@ -148,6 +152,9 @@ class Elsewhere(Receiver):
 
     kind = "elsewhere"
     holds_files = False
+
+    def count(self, targets: Mapping[str, int]) -> dict[str, int]:
+        return dict.fromkeys(targets, 0)
 
     def settle(self, targets: Mapping[str, int], wait: float | None = None) -> dict[str, int]:
         return dict.fromkeys(targets, 0)

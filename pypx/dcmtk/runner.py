@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import fcntl
 import logging
 import os
 import shutil
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 # Debian's DCMTK leaves Nagle's algorithm on unless this is set: every DIMSE round trip then waits
 # ~40 ms for a delayed ACK. With it, a 150-image C-MOVE goes from 6.6 s to 0.06 s.
 DCMTK_ENV = {"TCP_NODELAY": "1"}
+F_SETPIPE_SZ = 1031  # Linux fcntl
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,9 @@ def run_streaming(argv: Sequence[str], on_line: Callable[[str], None], *,
         raise ToolMissing(f"{argv[0]} is not installed", "install DCMTK: apt-get install dcmtk") from None
     except PermissionError:
         raise ToolMissing(f"{argv[0]} is not executable", "check the path given for the DCMTK tool") from None
+    assert proc.stdout is not None
+    with contextlib.suppress(OSError):  # a roomy pipe: the tool never waits for this process to read its log
+        fcntl.fcntl(proc.stdout.fileno(), F_SETPIPE_SZ, 1 << 20)
     if on_start:
         on_start(proc.pid)
     timer = threading.Timer(wall_timeout, proc.kill) if wall_timeout else None

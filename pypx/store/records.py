@@ -173,17 +173,24 @@ class Database:
         return self.patients_dir / f"{safe_name(patient_id)}.json"
 
     # -- writes --------------------------------------------------------------------------------
-    def _merge(self, path: Path, values: dict[str, Any], list_key: str = "", item: str = "") -> None:
+    def _merge(self, path: Path, values: dict[str, Any], list_key: str = "", item: str = "",
+               more: Sequence[str] = ()) -> None:
         def change(current: Any) -> Any:
             current = dict(current or {})
             current.update({k: v for k, v in values.items() if v not in (None, "")})
             if list_key:
                 items = list(current.get(list_key, []))
-                if item and item not in items:
-                    items.append(item)
+                for one in (item, *more):
+                    if one and one not in items:
+                        items.append(one)
                 current[list_key] = items
             return current
 
+        # merges only add: when the record already holds it all (a receiver filing the next batch of a
+        # series, a re-run), nothing is written
+        before = read_json(path, {})
+        if isinstance(before, dict) and change(before) == before:
+            return
         update_json(path, change, default={})
 
     def _index(self, tags: dict[str, str], series_uid: str, series_dir: Path | None = None) -> None:
@@ -205,6 +212,37 @@ class Database:
                 "PatientID": request.patient_id}
         self._index(tags, request.series_uid)
 
+        def change(current: Any) -> Any:
+            current = dict(current or {})
+            current.update({"requested_at": now(), "pacs": request.pacs, "method": request.method,
+                            "expected": request.expected, "query": request.query, "tags": tags,
+                            "in_progress": True})
+            current.setdefault("attempts", [])
+            return current
+
+        update_json(self.series_file(request.series_uid, "retrieve"), change, default={})
+
+    def record_requests(self, requests: Sequence[SeriesRequest]) -> None:
+        """`record_request` for many series at once: each study and patient record is written once."""
+        studies: dict[str, list[SeriesRequest]] = defaultdict(list)
+        for request in requests:
+            studies[request.study_uid].append(request)
+        patients: dict[str, tuple[dict[str, str], list[str]]] = {}
+        for study_uid, group in studies.items():
+            tags = {**group[0].tags, "StudyInstanceUID": study_uid, "PatientID": group[0].patient_id}
+            self._merge(self.study_file(study_uid), {k: tags.get(k) for k in STUDY_KEYS}, "SeriesList",
+                        more=[r.series_uid for r in group])
+            if group[0].patient_id:
+                patients.setdefault(group[0].patient_id, (tags, []))[1].append(study_uid)
+        for patient_id, (tags, study_uids) in patients.items():
+            self._merge(self.patient_file(patient_id), {k: tags.get(k) for k in PATIENT_KEYS}, "StudyList",
+                        more=study_uids)
+        for request in requests:  # the series' own record comes with its first file (its tags are here)
+            tags = {**request.tags, "SeriesInstanceUID": request.series_uid, "StudyInstanceUID": request.study_uid,
+                    "PatientID": request.patient_id}
+            self._mark_requested(request, tags)
+
+    def _mark_requested(self, request: SeriesRequest, tags: dict[str, str]) -> None:
         def change(current: Any) -> Any:
             current = dict(current or {})
             current.update({"requested_at": now(), "pacs": request.pacs, "method": request.method,

@@ -1,0 +1,177 @@
+"""A retrieve's per-series bookkeeping, on its own thread so the database work overlaps the transfer.
+
+Requests are recorded before the first answer is handled; each series whose requests are all answered
+is checked at once and, when the receiver already holds what the PACS said it sent (or the files went
+elsewhere), its attempt is recorded while later requests are still on the wire. What is left is
+settled and recorded when the tool has finished (`finish`).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from pypx.dcmtk.outcome import SubOperations
+from pypx.errors import LocalIOError
+from pypx.plan import Request, SeriesPlan, final_state
+from pypx.store.records import RetrieveAttempt, SeriesRequest
+
+if TYPE_CHECKING:
+    from pypx.move import Result, Retriever, SeriesOutcome
+
+
+def total(counts: Iterable[SubOperations]) -> SubOperations:
+    out = SubOperations()
+    for c in counts:
+        out = SubOperations(out.completed + c.completed, out.failed + c.failed, out.warning + c.warning)
+    return out
+
+
+class Ledger:
+    def __init__(self, retriever: Retriever, reqs: Sequence[Request]) -> None:
+        from pypx.move import Result
+
+        self.r, self.reqs = retriever, list(reqs)
+        self.results: list[Result] = [Result() for _ in self.reqs]
+        self._index = {id(req): i for i, req in enumerate(self.reqs)}
+        self.plans = {p.uid: p for req in self.reqs for p in req.plans}
+        self.covering: dict[str, list[int]] = {}
+        for i, req in enumerate(self.reqs):
+            for p in req.plans:
+                self.covering.setdefault(p.uid, []).append(i)
+        self._left = {uid: len(idx) for uid, idx in self.covering.items()}
+        self.outcomes: dict[str, SeriesOutcome] = {}
+        self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="ledger", daemon=True)
+        self._failure: BaseException | None = None
+
+    # -- the thread ----------------------------------------------------------------------------
+    def start(self) -> Ledger:
+        self._jobs.put(self._record_requests)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            if self._failure is None:
+                try:
+                    job()
+                except BaseException as err:  # noqa: BLE001 - re-raised by finish(), in the caller's thread
+                    self._failure = err
+
+    def _record_requests(self) -> None:
+        r = self.r
+        r.db.record_requests([SeriesRequest(
+            p.uid, p.study.uid, p.study.study.get("PatientID"), p.expected, {**p.study.study.tags, **p.series.tags},
+            r.pacs.name, r.options.method, {"StudyInstanceUID": p.study.uid, "SeriesInstanceUID": p.uid})
+            for p in self.plans.values()])
+
+    # -- answers, from the reader threads ------------------------------------------------------
+    def answered(self, request: Request, result: Result) -> None:
+        """A request's final answer (or error): series whose requests are all answered are checked."""
+        done = []
+        with self._lock:
+            self.results[self._index[id(request)]] = result
+            for p in request.plans:
+                self._left[p.uid] -= 1
+                if self._left[p.uid] == 0:
+                    done.append(p.uid)
+        if done:
+            self._jobs.put(lambda: self._early(done))
+
+    def _pairs(self, uid: str) -> list[tuple[Request, Result]]:
+        return [(self.reqs[i], self.results[i]) for i in self.covering[uid]]
+
+    def _target(self, uid: str) -> int:
+        plan_, pairs = self.plans[uid], self._pairs(uid)
+        counts = total(r.counts for _, r in pairs)
+        if pairs[0][0].level != "STUDY" and counts.completed + counts.failed + counts.warning:
+            return plan_.held + counts.completed + counts.warning
+        return plan_.expected if plan_.expected is not None else plan_.held
+
+    def _early(self, uids: Sequence[str]) -> None:
+        receiver = self.r.receiver
+        assert receiver is not None
+        ready = [uid for uid in uids if not any(res.error for _, res in self._pairs(uid))]
+        targets = {uid: self._target(uid) for uid in ready}
+        held = receiver.count(targets)
+        for uid in ready:
+            if not receiver.holds_files or held[uid] >= targets[uid] > 0:
+                self.outcomes[uid] = self._record(uid, held[uid])
+
+    # -- the end -------------------------------------------------------------------------------
+    def finish(self, results: Sequence[Result]) -> list[SeriesOutcome]:
+        """After the tools ended: record the rest (settled), withdraw what was never sent."""
+        self._jobs.put(None)
+        self._thread.join()
+        if self._failure is not None:
+            raise self._failure
+        self.results = list(results)
+        receiver = self.r.receiver
+        assert receiver is not None
+        sent = {uid for uid in self.covering if any(r.answer or r.error for _, r in self._pairs(uid))}
+        rest = [uid for uid in self.covering if uid in sent and uid not in self.outcomes]
+        failed = {uid for uid in rest if any(r.error for _, r in self._pairs(uid))}
+        held = receiver.settle({uid: self._target(uid) for uid in rest if uid not in failed})
+        held |= receiver.settle({uid: self.plans[uid].expected or 0 for uid in failed}, wait=0.5)
+        self._nothing_filed_here(held)
+        for uid in rest:
+            self.outcomes[uid] = self._record(uid, held.get(uid, self.plans[uid].held))
+        out = []
+        for uid in self.covering:
+            if uid not in sent:
+                self.r.db.withdraw_request(uid)
+                out.append(self.r._untried(self.plans[uid]))
+            else:
+                out.append(self.outcomes[uid])
+        return out
+
+    def _nothing_filed_here(self, held: dict[str, int]) -> None:
+        """A standing receiver that filed nothing of what the PACS delivered files elsewhere."""
+        r = self.r
+        delivered = sum(res.counts.completed for res in self.results)
+        if (r.receiver is not None and r.receiver.kind == "standing" and delivered and held
+                and not any(held.values()) and not self.outcomes and r._stopped_by is None):
+            r._end_run(LocalIOError(
+                f"the PACS sent {delivered} file(s) to AE '{r.pacs.aet_listener}' but none was filed in "
+                f"{r.base.root} within {r.options.wait:.0f} s",
+                "run px-listen for that AE on this BASEMOUNT, give --listenerPort for a receiver started by "
+                "px-move, or use --receiver elsewhere if that AE files somewhere else"))
+
+    def _record(self, uid: str, held_after: int) -> SeriesOutcome:
+        from pypx.move import SeriesOutcome
+
+        r, plan_, pairs = self.r, self.plans[uid], self._pairs(uid)
+        counts = total(res.counts for _, res in pairs)
+        error = next((res.error for _, res in pairs if res.error is not None), None)
+        if error is None and r._stopped_by is not None and held_after == plan_.held == 0:
+            error = r._stopped_by  # e.g. nothing reached this BASEMOUNT
+        message = str(error) if error is not None else ""
+        if error is not None:
+            r._note_error(uid, error)
+        elsewhere = r.receiver is None or not r.receiver.holds_files
+        delivered = counts.completed + counts.warning if elsewhere else None
+        if elsewhere:
+            held_after = 0
+        state = final_state(plan_.expected, plan_.held, held_after, counts.failed, error is not None, delivered)
+        fetched = len(plan_.missing) if plan_.missing is not None else None
+        attempt = RetrieveAttempt(
+            at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), method=r.options.method,
+            status="success" if state == "complete" else state, completed=counts.completed, failed=counts.failed,
+            warning=counts.warning, seconds=round(time.monotonic() - r._started, 3), message=message,
+            fetched=fetched)
+        if elsewhere:
+            r.db.record_delivery(uid, r.pacs.aet_listener, attempt, state, plan_.expected)
+        else:
+            r.db.record_attempt(uid, attempt, plan_.expected)
+        r.progress(plan_, held_after)
+        return SeriesOutcome(uid, plan_.study.uid, plan_.series.get("SeriesDescription"), plan_.expected,
+                             plan_.held, held_after, fetched, state, counts.completed, counts.failed,
+                             counts.warning, message, r.pacs.aet_listener if elsewhere else "")
+
+
+__all__ = ["Ledger", "SeriesPlan", "total"]
