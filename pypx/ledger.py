@@ -104,8 +104,9 @@ class Ledger:
                 self.outcomes[uid] = self._record(uid, held[uid])
 
     # -- the end -------------------------------------------------------------------------------
-    def finish(self, results: Sequence[Result]) -> list[SeriesOutcome]:
-        """After the tools ended: record the rest (settled), withdraw what was never sent."""
+    def finish(self, results: Sequence[Result], quick: bool = False) -> list[SeriesOutcome]:
+        """After the tools ended: record the rest (settled), withdraw what was never sent. `quick`
+        (interrupted): no waiting for a standing receiver beyond a moment."""
         self._jobs.put(None)
         self._thread.join()
         if self._failure is not None:
@@ -116,7 +117,7 @@ class Ledger:
         sent = {uid for uid in self.covering if any(r.answer or r.error for _, r in self._pairs(uid))}
         rest = [uid for uid in self.covering if uid in sent and uid not in self.outcomes]
         failed = {uid for uid in rest if any(r.error for _, r in self._pairs(uid))}
-        held = receiver.settle({uid: self._target(uid) for uid in rest if uid not in failed})
+        held = receiver.settle({uid: self._target(uid) for uid in rest if uid not in failed}, 0.5 if quick else None)
         held |= receiver.settle({uid: self.plans[uid].expected or 0 for uid in failed}, wait=0.5)
         self._nothing_filed_here(held)
         for uid in rest:

@@ -24,7 +24,7 @@ from pypx.dcmtk import argv, outcome, runner
 from pypx.dcmtk.outcome import SubOperations
 from pypx.dcmtk.retrieve_log import Answer, RetrieveLog
 from pypx.dicom.results import FindResult
-from pypx.errors import AssociationRejected, LocalIOError, NetworkError, PxError
+from pypx.errors import AssociationRejected, Interrupted, LocalIOError, NetworkError, PxError
 from pypx.find import write_query_file
 from pypx.ledger import Ledger
 from pypx.plan import (
@@ -36,7 +36,8 @@ from pypx.plan import (
     plan,
     requests,
 )
-from pypx.receiver import OnDemand, Receiver, choose
+from pypx.receiver import OnDemand, Receiver, Standing
+from pypx.receiver import start as start_receiver
 from pypx.settings import PacsSettings
 from pypx.spool import SpoolFiler
 from pypx.store.layout import Basemount
@@ -130,6 +131,10 @@ class Retriever:
             plan_ = request.plans[0]
             self.progress(plan_, plan_.held + answer.counts.completed + answer.counts.warning)
         error = outcome.status_error(answer.status, self.pacs, self._tool, self._what(request))
+        if (answer.counts.failed or error) and isinstance(self.receiver, Standing):
+            if missing := self.receiver.missing():
+                self._end_run(missing)
+                return missing
         if (answer.counts.failed or error) and isinstance(self.receiver, OnDemand):
             grace = 1.0 if self.receiver.received() > received_before else 0.0
             if gone := self._receiver_gone(grace):
@@ -191,11 +196,23 @@ class Retriever:
             try:
                 done = runner.run_streaming(command, on_line, wall_timeout=600 + images * 2, on_start=pid.append,
                                             stop=self._stop, keep=lambda line: line.startswith(_DIAGNOSTIC))
+            except (KeyboardInterrupt, Interrupted):
+                self._interrupted(chunk, results, reader.sent)
+                raise
             finally:  # what arrived before a failure is filed, not thrown away with the folder
                 if filer is not None:
                     filer.stop()
         self._cut_off(chunk, results, reader, done, received_before)
         return results
+
+    def _interrupted(self, chunk: Sequence[Request], results: list[Result], sent: int) -> None:
+        """SIGINT/SIGTERM: the request on the wire is recorded as interrupted (the rest is untried)."""
+        self._stop.set()
+        index = next((i for i, result in enumerate(results) if result.answer is None), None)
+        if index is not None and index < sent:
+            results[index] = Result(None, Interrupted("interrupted while retrieving"))
+            if self.ledger is not None:
+                self.ledger.answered(chunk[index], results[index])
 
     def _cut_off(self, chunk: Sequence[Request], results: list[Result], reader: RetrieveLog,
                  done: runner.Completed, received_before: int) -> None:
@@ -246,7 +263,12 @@ class Retriever:
         if len(chunks) == 1:
             return self._exchange(chunks[0])
         with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
-            return [result for part in pool.map(self._exchange, chunks) for result in part]
+            futures = [pool.submit(self._exchange, chunk) for chunk in chunks]
+            try:
+                return [result for future in futures for result in future.result()]
+            except BaseException:
+                self._stop.set()  # the other associations' tools end too, so the pool can close
+                raise
 
     # -- accounting ----------------------------------------------------------------------------
     def _note_error(self, uid: str, error: PxError) -> None:
@@ -271,15 +293,22 @@ class Retriever:
         report.series.extend(self._skipped(p) for p in plans if p.skip)
         reqs = requests(plans, self.options)
         if reqs:
-            self.receiver = choose(self.pacs, self.base, self.options)
-            self.receiver.start()
+            self.receiver = start_receiver(self.pacs, self.base, self.options)
+            interrupted: Interrupted | None = None
             try:
                 self.ledger = Ledger(self, reqs).start()
-                results = self._send_all(reqs)
-                report.series += self.ledger.finish(results)
+                try:
+                    results = self._send_all(reqs)
+                except (KeyboardInterrupt, Interrupted) as err:
+                    interrupted = err if isinstance(err, Interrupted) else Interrupted("interrupted")
+                    with self._lock:
+                        self._stopped_by = interrupted
+                    self._stop.set()
+                    results = list(self.ledger.results)
+                report.series += self.ledger.finish(results, quick=interrupted is not None)
             finally:
                 self._stop.set()  # ends the watchers of finished tools
-                self.receiver.stop()
+                self.receiver.stop(grace=1.0 if interrupted is not None else 5.0)
         for result in report.series:
             if result.state != "skipped":
                 self.feedback(_line(result))

@@ -51,7 +51,7 @@ class Receiver:
     def start(self) -> None:
         return None
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 5.0) -> None:
         return None
 
     def held(self, series_uid: str) -> int:
@@ -90,8 +90,8 @@ class OnDemand(Receiver):
         self.listener.start()
         log.info("receiver %s listening on port %d for this retrieve", self.listener.aet, self.listener.port)
 
-    def stop(self) -> None:
-        self.listener.stop()
+    def stop(self, grace: float = 5.0) -> None:
+        self.listener.stop(grace)
 
     def received(self) -> int:
         return int(self.listener.received)
@@ -123,6 +123,23 @@ class OnDemand(Receiver):
 
 class Standing(Receiver):
     kind = "standing"
+
+    def __init__(self, base: Basemount, wait: float, port: int | None) -> None:
+        super().__init__(base, wait)
+        self.port = port
+
+    def start(self) -> None:
+        if error := self.missing():
+            raise error
+
+    def missing(self) -> PxError | None:
+        """The error when nothing listens on the port any more (checked at start and after failures)."""
+        from pypx.listen import listening
+
+        if self.port is None or listening(self.port):
+            return None
+        return LocalIOError(f"no receiver on port {self.port}",
+                            "start px-listen there, or let px-move start one (--receiver auto or ondemand)")
 
     def settle(self, targets: Mapping[str, int], wait: float | None = None) -> dict[str, int]:
         """Wait, woken by database writes, until every series reaches its target, or nothing new is
@@ -160,6 +177,21 @@ class Elsewhere(Receiver):
         return dict.fromkeys(targets, 0)
 
 
+def start(pacs: PacsSettings, base: Basemount, options: RetrieveOptions) -> Receiver:
+    """Choose the receiver and start it. `auto` looks again when the port changed hands in between (a
+    receiver that was there has stopped, or another process took the free port)."""
+    for attempt in range(3):
+        receiver = choose(pacs, base, options)
+        try:
+            receiver.start()
+        except (LocalIOError, UsageError):
+            if receiver_mode(options, pacs) != "auto" or attempt == 2:
+                raise
+            continue
+        return receiver
+    raise AssertionError("unreachable")
+
+
 def choose(pacs: PacsSettings, base: Basemount, options: RetrieveOptions) -> Receiver:
     """The receiver for this retrieve; `auto` starts one when the listener port is free."""
     if options.method == "get":
@@ -175,4 +207,4 @@ def choose(pacs: PacsSettings, base: Basemount, options: RetrieveOptions) -> Rec
             raise UsageError("a receiver started for the retrieve needs --listenerPort",
                              "or run px-listen and use --receiver standing")
         return OnDemand(base, options.wait, pacs.aet_listener, port, pacs.tls)
-    return Standing(base, options.wait)
+    return Standing(base, options.wait, port)

@@ -9,13 +9,15 @@ ChRIS's receiver, another PACS), which is done, but not held here.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pypx import procfs
 from pypx.dicom.results import FindResult
 from pypx.errors import ExitCode
-from pypx.store.records import Database, SeriesState, delivery
+from pypx.store.records import Database, SeriesState, delivery, retrieve_owner
 
 STATES = ("complete", "delivered", "receiving", "partial", "failed", "requested", "absent")
 DONE = ("complete", "delivered")
@@ -97,6 +99,15 @@ def study_state(states: Sequence[str]) -> str:
     return "partial" if any(s in DONE for s in states) else "absent"
 
 
+def owner_alive(state: SeriesState) -> bool:
+    """Is the px-move that is retrieving the series still running? One killed (SIGKILL, a crash) left
+    its series marked in progress: they are not receiving any more. Owners on other hosts are trusted."""
+    owner = retrieve_owner(state)
+    if owner is None or owner[0] != socket.gethostname():
+        return True
+    return procfs.alive(owner[1])
+
+
 def _present(state: SeriesState) -> int:
     """Filed instances whose files are still there (a deleted file is not received any more)."""
     folder = state.series_dir
@@ -120,7 +131,7 @@ def _series_status(state: SeriesState, expected_hint: int | None, pending: int, 
         expected=expected, received=repacked + pending, repacked=repacked, quarantined=state.quarantined,
         pushed=storage_push.count if storage_push else None,
         registered=state.register.registered if state.register else None,
-        state=series_state(expected, repacked, pending, bool(retrieve and retrieve.in_progress),
+        state=series_state(expected, repacked, pending, bool(retrieve and retrieve.in_progress and owner_alive(state)),
                            retrieve.last_status if retrieve else None, retrieve is not None,
                            delivered is not None and delivered.get("state") == "complete"),
         delivered_to=str(delivered.get("ae", "")) if delivered else "",

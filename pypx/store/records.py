@@ -17,7 +17,9 @@ size of the database.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import socket
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -148,6 +150,15 @@ class SeriesState:
         return ""
 
 
+def retrieve_owner(state: SeriesState) -> tuple[str, int] | None:
+    """(host, pid) of the px-move that recorded the series' request (see `Database.record_requests`)."""
+    record = state.raw.get("retrieve")
+    owner = record.get("owner") if isinstance(record, dict) else None
+    if isinstance(owner, dict) and isinstance(owner.get("pid"), int):
+        return str(owner.get("host", "")), int(owner["pid"])
+    return None
+
+
 def delivery(state: SeriesState) -> dict[str, Any] | None:
     """The series' last delivery to a receiver elsewhere (see `Database.record_delivery`), or None."""
     record = state.raw.get("retrieve")
@@ -247,7 +258,7 @@ class Database:
             current = dict(current or {})
             current.update({"requested_at": now(), "pacs": request.pacs, "method": request.method,
                             "expected": request.expected, "query": request.query, "tags": tags,
-                            "in_progress": True})
+                            "in_progress": True, "owner": {"host": socket.gethostname(), "pid": os.getpid()}})
             current.setdefault("attempts", [])
             return current
 
