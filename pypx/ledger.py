@@ -1,9 +1,10 @@
 """A retrieve's per-series bookkeeping, on its own thread so the database work overlaps the transfer.
 
-Requests are recorded before the first answer is handled; each series whose requests are all answered
-is checked at once and, when the receiver already holds what the PACS said it sent (or the files went
-elsewhere), its attempt is recorded while later requests are still on the wire. What is left is
-settled and recorded when the tool has finished (`finish`).
+Study and patient records are written first; each series whose requests are all answered is checked
+at once and, when the receiver already holds what the PACS said it sent (or the files went elsewhere),
+its attempt is recorded while later requests are still on the wire. In between, each series is marked
+requested (in progress), in order; a series that finished before its turn gets its request and its
+attempt in one write. What is left is settled and recorded when the tool has finished (`finish`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ class Ledger:
                 self.covering.setdefault(p.uid, []).append(i)
         self._left = {uid: len(idx) for uid, idx in self.covering.items()}
         self.outcomes: dict[str, SeriesOutcome] = {}
+        self._requests = {p.uid: SeriesRequest(
+            p.uid, p.study.uid, p.study.study.get("PatientID"), p.expected, {**p.study.study.tags, **p.series.tags},
+            retriever.pacs.name, retriever.options.method,
+            {"StudyInstanceUID": p.study.uid, "SeriesInstanceUID": p.uid}) for p in self.plans.values()}
+        self._unmarked = list(self._requests)  # in plan order
+        self._marked: set[str] = set()
         self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="ledger", daemon=True)
@@ -56,7 +63,13 @@ class Ledger:
         return self
 
     def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
+        while True:
+            try:  # answers first; marking series requested when there is nothing else to do
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                job = self._mark_next if self._unmarked else self._jobs.get()
+            if job is None:
+                return
             if self._failure is None:
                 try:
                     job()
@@ -64,11 +77,13 @@ class Ledger:
                     self._failure = err
 
     def _record_requests(self) -> None:
-        r = self.r
-        r.db.record_requests([SeriesRequest(
-            p.uid, p.study.uid, p.study.study.get("PatientID"), p.expected, {**p.study.study.tags, **p.series.tags},
-            r.pacs.name, r.options.method, {"StudyInstanceUID": p.study.uid, "SeriesInstanceUID": p.uid})
-            for p in self.plans.values()])
+        self.r.db.record_requests(list(self._requests.values()), each=False)
+
+    def _mark_next(self) -> None:
+        uid = self._unmarked.pop(0)
+        if uid not in self.outcomes:
+            self.r.db.mark_requested(self._requests[uid])
+            self._marked.add(uid)
 
     # -- answers, from the reader threads ------------------------------------------------------
     def answered(self, request: Request, result: Result) -> None:
@@ -125,7 +140,8 @@ class Ledger:
         out = []
         for uid in self.covering:
             if uid not in sent:
-                self.r.db.withdraw_request(uid)
+                if uid in self._marked:
+                    self.r.db.withdraw_request(uid)
                 out.append(self.r._untried(self.plans[uid]))
             else:
                 out.append(self.outcomes[uid])
@@ -165,10 +181,11 @@ class Ledger:
             status="success" if state == "complete" else state, completed=counts.completed, failed=counts.failed,
             warning=counts.warning, seconds=round(time.monotonic() - r._started, 3), message=message,
             fetched=fetched)
+        request = None if uid in self._marked else self._requests[uid]
         if elsewhere:
-            r.db.record_delivery(uid, r.pacs.aet_listener, attempt, state, plan_.expected)
+            r.db.record_delivery(uid, r.pacs.aet_listener, attempt, state, plan_.expected, request)
         else:
-            r.db.record_attempt(uid, attempt, plan_.expected)
+            r.db.record_outcome(uid, attempt, plan_.expected, request)
         r.progress(plan_, held_after)
         return SeriesOutcome(uid, plan_.study.uid, plan_.series.get("SeriesDescription"), plan_.expected,
                              plan_.held, held_after, fetched, state, counts.completed, counts.failed,

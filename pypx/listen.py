@@ -65,8 +65,6 @@ def listening(port: int) -> bool:
     return False
 
 
-_listening = listening
-
 
 class Listener:
     """storescp --fork plus an in-process filer; `start()`, then `drain()`/`wait_idle()`, then `stop()`.

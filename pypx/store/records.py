@@ -233,8 +233,10 @@ class Database:
 
         update_json(self.series_file(request.series_uid, "retrieve"), change, default={})
 
-    def record_requests(self, requests: Sequence[SeriesRequest]) -> None:
-        """`record_request` for many series at once: each study and patient record is written once."""
+    def record_requests(self, requests: Sequence[SeriesRequest], each: bool = True) -> None:
+        """`record_request` for many series at once: each study and patient record is written once.
+        With `each=False` only those: the series' own records then come with `mark_requested` or
+        `record_outcome` (a retrieve records a series that finished before its turn in one write)."""
         studies: dict[str, list[SeriesRequest]] = defaultdict(list)
         for request in requests:
             studies[request.study_uid].append(request)
@@ -248,21 +250,42 @@ class Database:
         for patient_id, (tags, study_uids) in patients.items():
             self._merge(self.patient_file(patient_id), {k: tags.get(k) for k in PATIENT_KEYS}, "StudyList",
                         more=study_uids)
-        for request in requests:  # the series' own record comes with its first file (its tags are here)
-            tags = {**request.tags, "SeriesInstanceUID": request.series_uid, "StudyInstanceUID": request.study_uid,
-                    "PatientID": request.patient_id}
-            self._mark_requested(request, tags)
+        if each:  # the series' own record comes with its first file (its tags are here)
+            for request in requests:
+                self.mark_requested(request)
 
-    def _mark_requested(self, request: SeriesRequest, tags: dict[str, str]) -> None:
+    @staticmethod
+    def _requested(current: dict[str, Any], request: SeriesRequest) -> dict[str, Any]:
+        tags = {**request.tags, "SeriesInstanceUID": request.series_uid, "StudyInstanceUID": request.study_uid,
+                "PatientID": request.patient_id}
+        current.update({"requested_at": now(), "pacs": request.pacs, "method": request.method,
+                        "expected": request.expected, "query": request.query, "tags": tags,
+                        "in_progress": True, "owner": {"host": socket.gethostname(), "pid": os.getpid()}})
+        current.setdefault("attempts", [])
+        return current
+
+    def mark_requested(self, request: SeriesRequest) -> None:
+        """The series is being retrieved (by this process: its owner)."""
+        update_json(self.series_file(request.series_uid, "retrieve"),
+                    lambda current: self._requested(dict(current or {}), request), default={})
+
+    def record_outcome(self, series_uid: str, attempt: RetrieveAttempt, expected: int | None = None,
+                       request: SeriesRequest | None = None, delivered: dict[str, Any] | None = None) -> None:
+        """An attempt in one write: with `request`, the request too (not recorded before); with
+        `delivered`, what the PACS delivered to a receiver elsewhere."""
         def change(current: Any) -> Any:
             current = dict(current or {})
-            current.update({"requested_at": now(), "pacs": request.pacs, "method": request.method,
-                            "expected": request.expected, "query": request.query, "tags": tags,
-                            "in_progress": True, "owner": {"host": socket.gethostname(), "pid": os.getpid()}})
-            current.setdefault("attempts", [])
+            if request is not None:
+                current = self._requested(current, request)
+            current["attempts"] = [*current.get("attempts", []), attempt.__dict__][-20:]
+            current["in_progress"] = False
+            if expected is not None and current.get("expected") is None:
+                current["expected"] = expected
+            if delivered is not None:
+                current["delivered"] = delivered
             return current
 
-        update_json(self.series_file(request.series_uid, "retrieve"), change, default={})
+        update_json(self.series_file(series_uid, "retrieve"), change, default={})
 
     def record_attempt(self, series_uid: str, attempt: RetrieveAttempt, expected: int | None = None) -> None:
         def change(current: Any) -> Any:
@@ -276,17 +299,12 @@ class Database:
         update_json(self.series_file(series_uid, "retrieve"), change, default={})
 
     def record_delivery(self, series_uid: str, destination: str, attempt: RetrieveAttempt, state: str,
-                        expected: int | None = None) -> None:
+                        expected: int | None = None, request: SeriesRequest | None = None) -> None:
         """An attempt whose files went to another receiver (`destination`, an AE title): the attempt, and
         what the PACS said it delivered there, under `delivered` in the retrieve record."""
-        self.record_attempt(series_uid, attempt, expected)
-
-        def change(current: Any) -> Any:
-            return {**(current or {}), "delivered": {
-                "ae": destination, "state": state, "completed": attempt.completed, "failed": attempt.failed,
-                "warning": attempt.warning, "at": attempt.at}}
-
-        update_json(self.series_file(series_uid, "retrieve"), change, default={})
+        self.record_outcome(series_uid, attempt, expected, request, {
+            "ae": destination, "state": state, "completed": attempt.completed, "failed": attempt.failed,
+            "warning": attempt.warning, "at": attempt.at})
 
     def delivery(self, series_uid: str) -> dict[str, Any] | None:
         """The last delivery of the series to another receiver, or None."""
