@@ -2,20 +2,25 @@
 # Set pypx up on Debian 12 (as root, idempotent) and run one of:
 #   ./bootstrap.sh demo   the main job against the sandbox PACS: find -> retrieve -> repack -> status -> report
 #   ./bootstrap.sh test   every test (unit and integration: real Orthanc, DCMTK and Swift on loopback)
-#   ./bootstrap.sh setup  only install
+#   ./bootstrap.sh setup  only install (everything the demo and the tests need)
+#   ./bootstrap.sh image  only DCMTK, Python and pypx itself (not editable): the container image's install
+#                         (`image-packages`: only its Debian packages, for a cached image layer)
 # Environment: PYPX_VENV (default ./.venv), PYPX_DEMO_DIR (default /tmp/pypx-demo), SKIP_APT=1.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
 VENV=${PYPX_VENV:-$ROOT/.venv}
-APT_PACKAGES=(dcmtk orthanc swift swift-proxy swift-account swift-container swift-object memcached
-              python3 python3-venv python3-pip ca-certificates openssl)
+IMAGE_PACKAGES=(dcmtk python3 python3-venv ca-certificates)
+APT_PACKAGES=("${IMAGE_PACKAGES[@]}" orthanc swift swift-proxy swift-account swift-container swift-object
+              memcached python3-pip openssl)
+# the tests also build and run the container image: podman (with runc) and a base made by debootstrap
+TEST_PACKAGES=(podman runc debootstrap)
 export DEBIAN_FRONTEND=noninteractive
 
 install_apt() {
   [[ ${SKIP_APT:-0} == 1 ]] && return
   local missing=() p
-  for p in "${APT_PACKAGES[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   ((${#missing[@]})) || return 0
@@ -34,11 +39,11 @@ install_apt() {
   return 0
 }
 
-install_python() {
+install_python() {  # install_python PIP-ARGS...
   [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
   local stamp=$VENV/.pypx-installed
   if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
-    "$VENV/bin/pip" install -q --disable-pip-version-check -e ".[test]"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "$@"
     touch "$stamp"
   fi
 }
@@ -67,11 +72,16 @@ demo() {
   trap - EXIT
 }
 
-install_apt
-install_python
 case ${1:-demo} in
-  setup) ;;
+  image-packages) install_apt "${IMAGE_PACKAGES[@]}" ;;
+  image) install_apt "${IMAGE_PACKAGES[@]}"; install_python --no-cache-dir . ;;
+  setup|demo|test)
+    if [[ ${1:-demo} == demo ]]; then install_apt "${APT_PACKAGES[@]}"
+    else install_apt "${APT_PACKAGES[@]}" "${TEST_PACKAGES[@]}"; fi
+    install_python -e ".[test]" ;;
+  *) echo "usage: $0 demo|test|setup|image" >&2; exit 2 ;;
+esac
+case ${1:-demo} in
   demo) demo ;;
   test) shift; exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@" ;;
-  *) echo "usage: $0 demo|test|setup" >&2; exit 2 ;;
 esac

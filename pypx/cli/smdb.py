@@ -5,15 +5,18 @@ from __future__ import annotations
 import argparse
 import functools
 from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from pypx import smdb
 from pypx.cli.common import Env, Parser, add_db_options, basemount, entry, make_parser, parse
 from pypx.errors import UsageError
+from pypx.repair import rebuild_series
 
 PROG = "px-smdb"
 DESCRIPTION = """\
-  px-smdb patients | studies [PatientID] | series STUDYUID | show SERIESUID
+  px-smdb patients | studies [PatientID] | series STUDYUID | show SERIESUID | rebuild SERIESUID [--folder DIR]
   px-smdb service list | get KIND KEY | set [--replace] KIND KEY key=value... [--json '{..}'] | rm KIND KEY
 KIND is pacs, storage or cube. pypx 3's --action PACS|CUBE|storage [--actionArgs '{"KEY":{..}}'] also works."""
 
@@ -51,6 +54,10 @@ def _parser(env: Env) -> Parser:
     show = commands.add_parser("show", help="everything the database knows of a series")
     show.add_argument("series_uid", metavar="SERIESUID")
     _common(show)
+    rebuild = commands.add_parser("rebuild", help="rebuild a series' records from its files (corrupt ones set aside)")
+    rebuild.add_argument("series_uid", metavar="SERIESUID")
+    rebuild.add_argument("--folder", metavar="DIR", help="the series' folder, if its meta record is lost")
+    _common(rebuild)
     service = commands.add_parser("service", help="keyed service configs")
     _common(service)
     actions = service.add_subparsers(dest="service_command", metavar="ACTION",
@@ -116,6 +123,15 @@ def run(argv: list[str], env: Env) -> int:
     base = basemount(args)
     if args.command == "service":
         return _service(args, env)
+    if args.command == "rebuild":
+        done = rebuild_series(base, args.series_uid, Path(args.folder) if args.folder else None)
+        if args.json:
+            env.out_json(asdict(done))
+        elif args.verbosity:
+            env.out(f"rebuilt {done.series_uid}: {done.recorded} instances from {done.folder}"
+                    + (f"; set aside {', '.join(done.set_aside)}" if done.set_aside else "")
+                    + (f"; {len(done.unreadable)} other files left as they are" if done.unreadable else ""))
+        return 0
     if args.command == "patients":
         rows = smdb.patients(base)
         columns = ["PatientID", "PatientName", "PatientBirthDate", "PatientSex", "studies"]

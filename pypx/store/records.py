@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from pypx.errors import LocalIOError
 from pypx.store.atomic import locked, read_json, update_json, write_json_atomic
 from pypx.store.layout import Basemount
 from pypx.store.series_records import (
@@ -399,8 +400,12 @@ class Database:
 
     # -- reads ---------------------------------------------------------------------------------
     def series(self, series_uid: str) -> SeriesState:
-        return SeriesState.from_json(series_uid, {kind: read_json(self.series_file(series_uid, kind))
-                                                  for kind in SERIES_KINDS})
+        try:
+            raw = {kind: read_json(self.series_file(series_uid, kind)) for kind in SERIES_KINDS}
+        except LocalIOError as err:
+            raise LocalIOError(err.message, f"rebuild the series' records from its files: px-smdb rebuild "
+                               f"{series_uid}") from err
+        return SeriesState.from_json(series_uid, raw)
 
     def held_instances(self, series_uid: str) -> dict[str, Path]:
         """SOPInstanceUID -> path of every instance recorded as filed for the series."""

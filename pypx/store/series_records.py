@@ -30,6 +30,10 @@ def _int(value: Any) -> int | None:
         return None
 
 
+def _float(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
 def _tags(value: Any) -> dict[str, str]:
     return {str(k): _text(v) for k, v in _dict(value).items()}
 
@@ -49,10 +53,9 @@ class RetrieveAttempt:
     @classmethod
     def from_json(cls, raw: Any) -> RetrieveAttempt:
         raw = _dict(raw)
-        seconds = raw.get("seconds")
         return cls(_text(raw.get("at")), _text(raw.get("method")), _text(raw.get("status")),
                    _int(raw.get("completed")) or 0, _int(raw.get("failed")) or 0, _int(raw.get("warning")) or 0,
-                   float(seconds) if isinstance(seconds, (int, float)) else 0.0, _text(raw.get("message")),
+                   _float(raw.get("seconds")), _text(raw.get("message")),
                    _int(raw.get("fetched")))
 
 
@@ -160,10 +163,9 @@ class NodePush:
     @classmethod
     def from_json(cls, raw: Any) -> NodePush:
         raw = _dict(raw)
-        seconds = raw.get("seconds")
         return cls(_text(raw.get("status")), _text(raw.get("name")), _text(raw.get("aec")), _text(raw.get("host")),
                    _int(raw.get("port")) or 0, _int(raw.get("files")) or 0, _int(raw.get("stored")) or 0,
-                   _int(raw.get("failed")) or 0, float(seconds) if isinstance(seconds, (int, float)) else 0.0,
+                   _int(raw.get("failed")) or 0, _float(raw.get("seconds")),
                    _text(raw.get("at")), _text(raw.get("series_dir")))
 
 
@@ -203,13 +205,12 @@ class PushRecord:
         raw = _dict(raw)
         storage = None
         if _text(raw.get("path")):
-            seconds = raw.get("seconds")
             objects = raw.get("objects")
             storage = StoragePush(
                 _text(raw.get("status")), _text(raw["path"]), _text(raw.get("pacs_name")), _dict(raw.get("storage")),
                 _text(raw.get("series_dir")), _int(raw.get("files")) or 0, _int(raw.get("count")) or 0,
                 _int(raw.get("uploaded")) or 0, _int(raw.get("skipped")) or 0, _int(raw.get("failed")) or 0,
-                _int(raw.get("bytes")) or 0, float(seconds) if isinstance(seconds, (int, float)) else 0.0,
+                _int(raw.get("bytes")) or 0, _float(raw.get("seconds")),
                 _text(raw.get("at")), tuple(str(o) for o in objects) if isinstance(objects, list) else (),
                 _tags(raw.get("tags")))
         return cls(storage, {str(k): NodePush.from_json(v) for k, v in _dict(raw.get("dicom")).items()})
@@ -244,9 +245,8 @@ class RegisterRecord:
     @classmethod
     def from_json(cls, raw: Any) -> RegisterRecord:
         raw = _dict(raw)
-        seconds = raw.get("time")
         return cls(raw.get("registered") is True, _text(raw.get("status")), _text(raw.get("path")),
                    _text(raw.get("api")), _int(raw.get("ndicom")) or 0, _text(raw.get("error")),
                    _text(raw.get("at")), _text(raw.get("folder")), _dict(raw.get("cube")),
-                   float(seconds) if isinstance(seconds, (int, float)) else 0.0,
+                   _float(raw.get("time")),
                    {str(k): _int(v) or 0 for k, v in _dict(raw.get("files")).items()})

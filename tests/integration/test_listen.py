@@ -50,6 +50,17 @@ def send(folder: Path, port: int) -> runner.Completed:
     return runner.run(argv.storescu(pacs, [folder]), wall_timeout=120)
 
 
+def wait_listening(port: int, what: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            check_port_free(port)
+        except Exception:  # noqa: BLE001 - listening
+            return
+        time.sleep(0.05)
+    pytest.fail(f"{what} did not start listening")
+
+
 def series_of(manifest: dict[str, Any]) -> dict[str, set[str]]:
     return {se["uid"]: set(se["instances"]) for p in manifest["patients"] for st in p["studies"]
             for se in st["series"]}
@@ -134,15 +145,7 @@ def test_px_listen_exits_cleanly_on_sigterm_while_idle(base: Basemount) -> None:
         [sys.executable, "-c", "from pypx.cli.listen import main; main()", "--db", str(base.db), "--port",
          str(port), "--aet", AET, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                check_port_free(port)
-            except Exception:  # noqa: BLE001 - listening
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("px-listen did not start listening")
+        wait_listening(port, "px-listen")
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=30)
     finally:
@@ -174,15 +177,7 @@ def test_pypx3_storescp_sh_receives_into_the_data_dir_it_is_given(studies: tuple
          "-E", "/usr/bin", "-D", str(data), "-p", str(port), "-a", AET],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                check_port_free(port)
-            except Exception:  # noqa: BLE001 - listening
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("storescp.sh did not start listening")
+        wait_listening(port, "storescp.sh")
         assert send(folder, port).returncode == 0
         deadline = time.monotonic() + 30
         expected = sum(len(instances) for instances in series_of(manifest).values())

@@ -24,3 +24,18 @@ def test_ruff_finds_nothing() -> None:
 def test_mypy_finds_nothing_in_the_package() -> None:
     done = _run("mypy", "--no-incremental", "--cache-dir", "/dev/null")
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_argparse_lives_only_in_the_cli_package() -> None:
+    import ast
+
+    offenders = []
+    for path in sorted((ROOT / "pypx").rglob("*.py")):
+        if path.parent.name == "cli":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if "argparse" in names:
+                offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []

@@ -142,3 +142,39 @@ def test_legacy_action_without_arguments_prints_the_entries(base: Basemount) -> 
     smdb(base, "--action", "storage", "--actionArgs", '{"swift": {"storagetype": "swift", "login": "a:b"}}')
     result = smdb(base, "--action", "storage")
     assert result.json() == {"swift": {"storagetype": "swift", "login": "********"}}
+
+
+# -- repair ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("damage", [b'{"instances": {"1.2', b"\xff\xfe not json", b'["a", "b"]', b""])
+def test_a_damaged_pack_record_is_named_then_rebuilt_from_the_files(base: Basemount, filed: dict[str, Any],
+                                                                    damage: bytes) -> None:
+    series_uid = filed["patients"][0]["studies"][0]["series"][0]["uid"]
+    pack = Database(base).series_file(series_uid, "pack")
+    pack.write_bytes(damage)
+    shown = invoke(["px-status", "--db", str(base.db), "--SeriesInstanceUID", series_uid])
+    if damage.startswith(b"["):  # valid JSON of the wrong type reads as no record, never as garbage
+        assert shown.exit_code == 8
+    else:
+        assert shown.exit_code == 7 and len(shown.stderr.strip().splitlines()) == 1
+        assert f"px-smdb rebuild {series_uid}" in shown.stderr
+    rebuilt = smdb(base, "rebuild", series_uid, "--json")
+    assert rebuilt.exit_code == 0, rebuilt.stderr
+    report = rebuilt.json()
+    assert report["recorded"] == 2 and report["unreadable"] == []
+    assert len(report["set_aside"]) == 1  # a list is no record either
+    for aside in report["set_aside"]:
+        assert Path(aside).read_bytes() == damage  # kept, never deleted
+    assert Database(base).series(series_uid).received == 2
+    assert invoke(["px-status", "--db", str(base.db), "--SeriesInstanceUID", series_uid]).exit_code in (0, 8)
+
+
+def test_rebuild_finds_the_folder_when_the_meta_record_is_lost_too(base: Basemount, filed: dict[str, Any]) -> None:
+    series_uid = filed["patients"][1]["studies"][1]["series"][1]["uid"]
+    db = Database(base)
+    db.series_file(series_uid, "meta").write_text("{")
+    db.series_file(series_uid, "pack").write_text("{")
+    report = smdb(base, "rebuild", series_uid, "--json").json()
+    assert report["recorded"] == 2 and len(report["set_aside"]) == 2
+    assert db.series(series_uid).series_dir == Path(report["folder"])
+    unknown = smdb(base, "rebuild", "9.9.9")
+    assert unknown.exit_code == 2 and "no folder of series 9.9.9" in unknown.stderr

@@ -230,3 +230,18 @@ def test_concurrent_pushes_of_one_series_to_two_nodes_are_both_recorded(tmp_path
     record = db.series("1.2.3").push
     assert record is not None and len(record.dicom) == 80
     assert {p.aec for p in record.dicom.values()} == {"A", "B", "C", "D"}
+
+
+def test_locks_are_a_fixed_pool_per_folder_not_a_file_per_record(tmp_path: Path) -> None:
+    for i in range(300):
+        atomic.update_json(tmp_path / f"{i}-meta.json", lambda current: {"n": 1}, default={})
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert len(files) == 301 and ".locks" in files
+    assert not any(name.endswith(".lock") for name in files)
+    assert 1 < len(list((tmp_path / ".locks").iterdir())) <= atomic.LOCK_SLOTS
+
+
+def test_a_nested_lock_on_the_same_slot_does_not_wait_on_itself(tmp_path: Path) -> None:
+    with atomic.locked(tmp_path / "a.json"):
+        atomic.update_json(tmp_path / "a.json", lambda current: {"inner": True}, default={})
+    assert json.loads((tmp_path / "a.json").read_text()) == {"inner": True}

@@ -1,0 +1,99 @@
+"""Rebuild a series' database records from its files in the data tree (after a record was truncated or
+garbled, e.g. by a full disk or a crash on a filesystem without atomic renames).
+
+Unreadable records of the series are moved aside as `<name>.corrupt-<time>` (never deleted); the pack,
+meta, study and patient records are then written again from the files' own tags. What only the retrieve
+record knew (the expected count, the attempts) is gone with it; the next find or retrieve restores it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pypx.dicom.header import HeaderError, read_tags
+from pypx.errors import LocalIOError, UsageError
+from pypx.repack import RECORD_KEYS
+from pypx.store.layout import Basemount
+from pypx.store.records import SERIES_KINDS, Database, FiledInstance, safe_name
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    series_uid: str
+    folder: str
+    recorded: int  # instances recorded from the folder's files
+    unreadable: tuple[str, ...] = ()  # files in the folder that are not instances of the series
+    set_aside: tuple[str, ...] = field(default_factory=tuple)  # corrupt records moved aside
+
+
+def _readable(path: Path) -> bool:
+    try:
+        return isinstance(json.loads(path.read_text(encoding="utf-8")), dict)
+    except FileNotFoundError:
+        return True
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return False
+
+
+def _set_aside(path: Path) -> Path:
+    target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+    os.replace(path, target)
+    return target
+
+
+def _folder_of(db: Database, series_uid: str) -> Path | None:
+    """The series' folder: from its meta record if readable, else by reading one file per series folder."""
+    meta = db.series_file(series_uid, "meta")
+    if _readable(meta) and meta.exists():
+        base_dir = json.loads(meta.read_text(encoding="utf-8")).get("SeriesBaseDir")
+        if isinstance(base_dir, str) and Path(base_dir).is_dir():
+            return Path(base_dir)
+    for folder in sorted(db.base.data.glob("*/*/*")):
+        first = next((p for p in sorted(folder.iterdir()) if p.is_file()), None) if folder.is_dir() else None
+        try:
+            if first and read_tags(first, frozenset({"SeriesInstanceUID"})).get("SeriesInstanceUID") == series_uid:
+                return folder
+        except HeaderError:
+            continue
+    return None
+
+
+def rebuild_series(base: Basemount, series_uid: str, folder: Path | None = None) -> RebuildReport:
+    """Set the series' corrupt records aside and record every instance found in its folder again."""
+    db = Database(base)
+    set_aside = []
+    for kind in SERIES_KINDS:
+        path = db.series_file(series_uid, kind)
+        if not _readable(path):
+            set_aside.append(str(_set_aside(path)))
+    folder = folder or _folder_of(db, series_uid)
+    if folder is None or not folder.is_dir():
+        raise UsageError(f"no folder of series {series_uid} in {base.data}", "name it with --folder DIR")
+    filed, unreadable = [], []
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        try:
+            tags = read_tags(path, RECORD_KEYS | {"SOPInstanceUID"})
+        except HeaderError:
+            unreadable.append(path.name)
+            continue
+        if tags.get("SeriesInstanceUID") != series_uid or not tags.get("SOPInstanceUID"):
+            unreadable.append(path.name)
+            continue
+        for record in (db.study_file(tags.get("StudyInstanceUID", "")), db.patient_file(tags.get("PatientID", ""))):
+            if tags.get("StudyInstanceUID") and not _readable(record):
+                set_aside.append(str(_set_aside(record)))
+        filed.append(FiledInstance(tags["SOPInstanceUID"], series_uid, tags.get("StudyInstanceUID", ""),
+                                   tags.get("PatientID", ""), path, path.stat().st_size,
+                                   {k: v for k, v in tags.items() if k in RECORD_KEYS}))
+    try:
+        db.record_arrivals(filed)
+    except OSError as err:
+        raise LocalIOError(f"cannot write the records of {series_uid} ({err})") from err
+    return RebuildReport(series_uid, str(folder), len(filed), tuple(unreadable), tuple(set_aside))
+
+
+__all__ = ["RebuildReport", "rebuild_series", "safe_name"]
