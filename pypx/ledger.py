@@ -142,7 +142,7 @@ class Ledger:
             if uid not in sent:
                 if uid in self._marked:
                     self.r.db.withdraw_request(uid)
-                out.append(self.r._untried(self.plans[uid]))
+                out.append(self.r.untried(self.plans[uid]))
             else:
                 out.append(self.outcomes[uid])
         return out
@@ -152,8 +152,8 @@ class Ledger:
         r = self.r
         delivered = sum(res.counts.completed for res in self.results)
         if (r.receiver is not None and r.receiver.kind == "standing" and delivered and held
-                and not any(held.values()) and not self.outcomes and r._stopped_by is None):
-            r._end_run(LocalIOError(
+                and not any(held.values()) and not self.outcomes and r.stopped_by is None):
+            r.end_run(LocalIOError(
                 f"the PACS sent {delivered} file(s) to AE '{r.pacs.aet_listener}' but none was filed in "
                 f"{r.base.root} within {r.options.wait:.0f} s",
                 "run px-listen for that AE on this BASEMOUNT, give --listenerPort for a receiver started by "
@@ -165,11 +165,11 @@ class Ledger:
         r, plan_, pairs = self.r, self.plans[uid], self._pairs(uid)
         counts = total(res.counts for _, res in pairs)
         error = next((res.error for _, res in pairs if res.error is not None), None)
-        if error is None and r._stopped_by is not None and held_after == plan_.held == 0:
-            error = r._stopped_by  # e.g. nothing reached this BASEMOUNT
+        if error is None and r.stopped_by is not None and held_after == plan_.held == 0:
+            error = r.stopped_by  # e.g. nothing reached this BASEMOUNT
         message = str(error) if error is not None else ""
         if error is not None:
-            r._note_error(uid, error)
+            r.note_error(uid, error)
         elsewhere = r.receiver is None or not r.receiver.holds_files
         delivered = counts.completed + counts.warning if elsewhere else None
         if elsewhere:
@@ -179,7 +179,7 @@ class Ledger:
         attempt = RetrieveAttempt(
             at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), method=r.options.method,
             status="success" if state == "complete" else state, completed=counts.completed, failed=counts.failed,
-            warning=counts.warning, seconds=round(time.monotonic() - r._started, 3), message=message,
+            warning=counts.warning, seconds=round(time.monotonic() - r.started, 3), message=message,
             fetched=fetched)
         request = None if uid in self._marked else self._requests[uid]
         if elsewhere:

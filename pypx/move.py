@@ -109,36 +109,36 @@ class Retriever:
         self.feedback = feedback or (lambda line: None)
         self.receiver: Receiver | None = None
         self.ledger: Ledger | None = None
-        self._started = time.monotonic()
+        self.started = time.monotonic()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._stopped_by: PxError | None = None
+        self.stop_event = threading.Event()
+        self.stopped_by: PxError | None = None
         self._errors: dict[str, PxError] = {}  # series UID -> the error its retrieve met
 
     # -- sending -------------------------------------------------------------------------------
-    def _end_run(self, err: PxError) -> None:
+    def end_run(self, err: PxError) -> None:
         with self._lock:
-            if self._stopped_by is None and isinstance(err, ENDS_THE_RUN):
-                self._stopped_by = err
-                self._stop.set()
+            if self.stopped_by is None and isinstance(err, ENDS_THE_RUN):
+                self.stopped_by = err
+                self.stop_event.set()
 
-    def _receiver_gone(self, grace: float) -> PxError | None:
+    def receiver_gone(self, grace: float) -> PxError | None:
         return self.receiver.gone(grace) if self.receiver is not None else None
 
-    def _answered(self, request: Request, answer: Answer, received_before: int) -> PxError | None:
+    def answered(self, request: Request, answer: Answer, received_before: int) -> PxError | None:
         """A final response came: show progress; a failure may mean the receiver died (then stop)."""
         if len(request.plans) == 1:
             plan_ = request.plans[0]
             self.progress(plan_, plan_.held + answer.counts.completed + answer.counts.warning)
-        error = outcome.status_error(answer.status, self.pacs, self._tool, self._what(request))
+        error = outcome.status_error(answer.status, self.pacs, self._tool, self.what(request))
         if (answer.counts.failed or error) and isinstance(self.receiver, Standing):
             if missing := self.receiver.missing():
-                self._end_run(missing)
+                self.end_run(missing)
                 return missing
         if (answer.counts.failed or error) and isinstance(self.receiver, OnDemand):
             grace = 1.0 if self.receiver.received() > received_before else 0.0
-            if gone := self._receiver_gone(grace):
-                self._end_run(gone)
+            if gone := self.receiver_gone(grace):
+                self.end_run(gone)
                 return gone
         return error
 
@@ -146,7 +146,7 @@ class Retriever:
     def _tool(self) -> str:
         return "getscu" if self.options.method == "get" else "movescu"
 
-    def _what(self, request: Request) -> str:
+    def what(self, request: Request) -> str:
         verb = "C-GET" if self.options.method == "get" else "C-MOVE"
         return (f"{verb} of study {request.plans[0].study.uid}" if request.level == "STUDY"
                 else f"{verb} of series {request.plans[0].uid}")
@@ -154,7 +154,7 @@ class Retriever:
     def _exchange(self, chunk: Sequence[Request]) -> list[Result]:
         """Send every request of `chunk` over one association; the result of each."""
         results = [Result() for _ in chunk]
-        if self._stop.is_set():
+        if self.stop_event.is_set():
             return results
         if self.pacs.tls is not None:
             from pypx.netdicom import exchange
@@ -185,7 +185,7 @@ class Retriever:
             def on_line(line: str) -> None:
                 answer = reader.line(line)
                 if answer is not None and answer.index < len(chunk):
-                    results[answer.index] = Result(answer, self._answered(chunk[answer.index], answer,
+                    results[answer.index] = Result(answer, self.answered(chunk[answer.index], answer,
                                                                           received_before))
                     if self.ledger is not None:
                         self.ledger.answered(chunk[answer.index], results[answer.index])
@@ -195,7 +195,7 @@ class Retriever:
             images = sum(p.expected or 100 for request in chunk for p in request.plans)
             try:
                 done = runner.run_streaming(command, on_line, wall_timeout=600 + images * 2, on_start=pid.append,
-                                            stop=self._stop, keep=lambda line: line.startswith(_DIAGNOSTIC))
+                                            stop=self.stop_event, keep=lambda line: line.startswith(_DIAGNOSTIC))
             except (KeyboardInterrupt, Interrupted):
                 self._interrupted(chunk, results, reader.sent)
                 raise
@@ -207,7 +207,7 @@ class Retriever:
 
     def _interrupted(self, chunk: Sequence[Request], results: list[Result], sent: int) -> None:
         """SIGINT/SIGTERM: the request on the wire is recorded as interrupted (the rest is untried)."""
-        self._stop.set()
+        self.stop_event.set()
         index = next((i for i, result in enumerate(results) if result.answer is None), None)
         if index is not None and index < sent:
             results[index] = Result(None, Interrupted("interrupted while retrieving"))
@@ -218,23 +218,23 @@ class Retriever:
                  done: runner.Completed, received_before: int) -> None:
         """The first request without an answer met the error that ended the tool; the rest were not sent."""
         missing = next((i for i, result in enumerate(results) if result.answer is None), None)
-        if missing is None or self._stopped_by is not None and results[missing].error is not None:
+        if missing is None or self.stopped_by is not None and results[missing].error is not None:
             return  # all answered (getscu 3.6.7 may still crash at exit with several query files)
-        if self._stop.is_set() and self._stopped_by is not None:
+        if self.stop_event.is_set() and self.stopped_by is not None:
             return  # stopped on purpose: the rest is untried
         text = done.stderr + done.stdout
         error = outcome.association_error(text, self.pacs, self._tool)
         if error is None and missing < reader.sent:
-            error = outcome.cut_off(self.pacs, self._what(chunk[missing]))
+            error = outcome.cut_off(self.pacs, self.what(chunk[missing]))
         if error is None:
             last = next((ln for ln in reversed(text.splitlines()) if ln[:2] in ("E:", "F:")), "")
-            error = NetworkError(f"{self._what(chunk[missing])} failed ({self._tool} exit {done.returncode})"
+            error = NetworkError(f"{self.what(chunk[missing])} failed ({self._tool} exit {done.returncode})"
                                  f"{': ' + last[3:] if last else ''}", "retry; see --debug")
-        gone = self._receiver_gone(1.0 if self._received() > received_before else 0.0)
+        gone = self.receiver_gone(1.0 if self.received() > received_before else 0.0)
         results[missing] = Result(None, gone or error)
-        self._end_run(gone or error)
+        self.end_run(gone or error)
 
-    def _received(self) -> int:
+    def received(self) -> int:
         return self.receiver.received() if self.receiver is not None else 0
 
     def _chunks(self, reqs: Sequence[Request]) -> list[list[Request]]:
@@ -256,8 +256,8 @@ class Retriever:
             out: list[Result] = []
             for index, request in enumerate(reqs):
                 out += self._exchange([request])
-                if index < len(reqs) - 1 and not self._stop.is_set():
-                    self._stop.wait(pause(sum(p.expected or 0 for p in request.plans)))
+                if index < len(reqs) - 1 and not self.stop_event.is_set():
+                    self.stop_event.wait(pause(sum(p.expected or 0 for p in request.plans)))
             return out
         chunks = self._chunks(reqs)
         if len(chunks) == 1:
@@ -267,16 +267,16 @@ class Retriever:
             try:
                 return [result for future in futures for result in future.result()]
             except BaseException:
-                self._stop.set()  # the other associations' tools end too, so the pool can close
+                self.stop_event.set()  # the other associations' tools end too, so the pool can close
                 raise
 
     # -- accounting ----------------------------------------------------------------------------
-    def _note_error(self, uid: str, error: PxError) -> None:
+    def note_error(self, uid: str, error: PxError) -> None:
         with self._lock:
             self._errors[uid] = error
 
-    def _untried(self, plan_: SeriesPlan) -> SeriesOutcome:
-        why = f"not tried: {self._stopped_by}" if self._stopped_by is not None else "not tried"
+    def untried(self, plan_: SeriesPlan) -> SeriesOutcome:
+        why = f"not tried: {self.stopped_by}" if self.stopped_by is not None else "not tried"
         return SeriesOutcome(plan_.uid, plan_.study.uid, plan_.series.get("SeriesDescription"), plan_.expected,
                              plan_.held, plan_.held, None, "untried", message=why)
 
@@ -288,7 +288,7 @@ class Retriever:
     # -- all -----------------------------------------------------------------------------------
     def run(self, plans: Sequence[SeriesPlan]) -> RetrieveReport:
         report = RetrieveReport()
-        self._started = started = time.monotonic()
+        self.started = started = time.monotonic()
         parse_delay(self.options.delay)
         report.series.extend(self._skipped(p) for p in plans if p.skip)
         reqs = requests(plans, self.options)
@@ -302,17 +302,17 @@ class Retriever:
                 except (KeyboardInterrupt, Interrupted) as err:
                     interrupted = err if isinstance(err, Interrupted) else Interrupted("interrupted")
                     with self._lock:
-                        self._stopped_by = interrupted
-                    self._stop.set()
+                        self.stopped_by = interrupted
+                    self.stop_event.set()
                     results = list(self.ledger.results)
                 report.series += self.ledger.finish(results, quick=interrupted is not None)
             finally:
-                self._stop.set()  # ends the watchers of finished tools
+                self.stop_event.set()  # ends the watchers of finished tools
                 self.receiver.stop(grace=1.0 if interrupted is not None else 5.0)
         for result in report.series:
             if result.state != "skipped":
                 self.feedback(_line(result))
-        report.error = self._stopped_by or _common_error(self._errors, report)
+        report.error = self.stopped_by or _common_error(self._errors, report)
         report.seconds = time.monotonic() - started
         order = {p.uid: i for i, p in enumerate(plans)}
         report.series.sort(key=lambda s: order.get(s.series_uid, math.inf))

@@ -117,18 +117,18 @@ def exchange(retriever: Retriever, chunk: Sequence[Request]) -> list[Result]:
             return 0x0000
 
         handlers = [(evt.EVT_C_STORE, store)] if get else []
-        received_before = retriever._received()
+        received_before = retriever.received()
         try:
             assoc = ae.associate(pacs.host, pacs.port, ae_title=pacs.aec, ext_neg=roles or None,
                                  evt_handlers=handlers, tls_args=(tls_context(pacs.tls), None))
             if not assoc.is_established:
                 error = _association_error(pacs, assoc)
                 results[0] = Result(None, error)
-                retriever._end_run(error)
+                retriever.end_run(error)
                 return results
             try:
                 for index, request in enumerate(chunk):
-                    if retriever._stop.is_set():
+                    if retriever.stop_event.is_set():
                         break
                     identifier = identifier_dataset(request.identifier())
                     responses = (assoc.send_c_get(identifier, model) if get else
@@ -142,12 +142,12 @@ def exchange(retriever: Retriever, chunk: Sequence[Request]) -> list[Result]:
                     if final is None:
                         from pypx.dcmtk.outcome import cut_off
 
-                        error = cut_off(pacs, retriever._what(request))
-                        results[index] = Result(None, retriever._receiver_gone(1.0) or error)
-                        retriever._end_run(results[index].error or error)
+                        error = cut_off(pacs, retriever.what(request))
+                        results[index] = Result(None, retriever.receiver_gone(1.0) or error)
+                        retriever.end_run(results[index].error or error)
                         break
                     answer = Answer(index, lookup(int(final.Status)), _counts(final))
-                    results[index] = Result(answer, retriever._answered(request, answer, received_before))
+                    results[index] = Result(answer, retriever.answered(request, answer, received_before))
                     if retriever.ledger is not None:
                         retriever.ledger.answered(request, results[index])
             finally:
