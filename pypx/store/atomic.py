@@ -89,26 +89,45 @@ def write_json_atomic(path: Path, obj: Any, mode: int = 0o644) -> None:
 
 def read_json(path: Path, default: Any = None) -> Any:
     """Read a JSON file; `default` if it does not exist. A corrupt file is an error, not a default."""
+    data = _read_bytes(path)
+    return default if data is None else parse_json(path, data)
+
+
+def _read_bytes(path: Path) -> bytes | None:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_bytes()
     except FileNotFoundError:
-        return default
-    except UnicodeDecodeError as err:
-        raise LocalIOError(f"{path} is not UTF-8 text (byte {err.start})", "fix or remove the file") from None
+        return None
     except OSError as err:
         raise LocalIOError(f"cannot read {path} ({err.strerror})") from err
+
+
+def parse_json(path: Path, data: bytes) -> Any:
+    """The JSON held in `data` (read from `path`); not UTF-8, not JSON or absurdly nested is a LocalIOError."""
     try:
-        return json.loads(text)
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise LocalIOError(f"{path} is not UTF-8 text (byte {err.start})", "fix or remove the file") from None
     except json.JSONDecodeError as err:
         raise LocalIOError(f"{path} is not valid JSON (line {err.lineno})", "fix or remove the file") from err
     except RecursionError:
         raise LocalIOError(f"{path} is nested too deeply to be a pypx record", "fix or remove the file") from None
 
 
+def ensure_mode(path: Path, mode: int) -> None:
+    """Tighten a file's permissions to `mode` if they are looser (services files hold secrets)."""
+    if path.stat().st_mode & 0o777 & ~mode:
+        path.chmod(mode)
+
+
 def update_json(path: Path, change: Callable[[Any], Any], default: Any = None, mode: int = 0o644) -> Any:
     """Read-modify-write `path` under its lock; `change` gets the current value and returns the new one."""
     with locked(path):
-        current = read_json(path, default)
-        new = change(current)
-        write_json_atomic(path, new, mode)
+        before = _read_bytes(path)
+        new = change(default if before is None else parse_json(path, before))
+        data = dumps(new)
+        if data != before:  # an unchanged record is not written (nor fsync'ed) again
+            write_bytes_atomic(path, data, mode)
+        else:
+            ensure_mode(path, mode)
         return new

@@ -245,3 +245,13 @@ def test_a_nested_lock_on_the_same_slot_does_not_wait_on_itself(tmp_path: Path) 
     with atomic.locked(tmp_path / "a.json"):
         atomic.update_json(tmp_path / "a.json", lambda current: {"inner": True}, default={})
     assert json.loads((tmp_path / "a.json").read_text()) == {"inner": True}
+
+
+def test_an_unchanged_record_is_not_written_again(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    atomic.update_json(path, lambda current: {**current, "a": 1}, default={})
+    first = path.stat().st_ino
+    atomic.update_json(path, lambda current: {**current, "a": 1}, default={})
+    assert path.stat().st_ino == first  # no temp file replaced it
+    atomic.update_json(path, lambda current: current.update(b=2) or current, default={})  # changed in place
+    assert json.loads(path.read_text()) == {"a": 1, "b": 2} and path.stat().st_ino != first
