@@ -50,6 +50,8 @@ class Ledger:
             retriever.pacs.name, retriever.options.method,
             {"StudyInstanceUID": p.study.uid, "SeriesInstanceUID": p.uid}) for p in self.plans.values()}
         self._unmarked = list(self._requests)  # in plan order
+        self._deferred: set[str] = set()  # answered, not yet all filed
+        self._recheck_queued = threading.Event()
         self._marked: set[str] = set()
         self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._lock = threading.Lock()
@@ -60,7 +62,19 @@ class Ledger:
     def start(self) -> Ledger:
         self._jobs.put(self._record_requests)
         self._thread.start()
+        if self.r.receiver is not None:
+            self.r.receiver.watch(self.filed)
         return self
+
+    def filed(self) -> None:
+        """The receiver filed files (from its thread): deferred series are looked at again, once."""
+        if self._deferred and not self._recheck_queued.is_set():
+            self._recheck_queued.set()
+            self._jobs.put(self._recheck)
+
+    def _recheck(self) -> None:
+        self._recheck_queued.clear()
+        self._early(sorted(self._deferred))
 
     def _run(self) -> None:
         while True:
@@ -116,7 +130,11 @@ class Ledger:
         held = receiver.count(targets)
         for uid in ready:
             if not receiver.holds_files or held[uid] >= targets[uid] > 0:
-                self.outcomes[uid] = self._record(uid, held[uid])
+                self._deferred.discard(uid)
+                if uid not in self.outcomes:
+                    self.outcomes[uid] = self._record(uid, held[uid])
+            else:
+                self._deferred.add(uid)
 
     # -- the end -------------------------------------------------------------------------------
     def finish(self, results: Sequence[Result], quick: bool = False) -> list[SeriesOutcome]:

@@ -27,6 +27,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -93,6 +94,7 @@ class Listener:
         self._reader: threading.Thread | None = None
         self._filer: SpoolFiler | None = None
         self._log_ended = threading.Event()
+        self.on_filed: Callable[[], None] = lambda: None  # called after each batch is filed and recorded
 
     # -- life cycle ----------------------------------------------------------------------------
     def start(self) -> Listener:
@@ -122,7 +124,9 @@ class Listener:
             self._cleanup()
             raise
         self._filer = SpoolFiler(self.spool, self.base, self._writers, self.templates, self.batch_seconds,
-                                 self.batch_size).start()
+                                 self.batch_size)
+        self._filer.on_filed = lambda: self.on_filed()
+        self._filer.start()
         os.set_blocking(reader, True)
         stream = os.fdopen(reader, "rb")
         self._reader = threading.Thread(target=self._read_log, args=(stream,), name="storescp-log", daemon=True)

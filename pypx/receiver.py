@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pypx.errors import LocalIOError, PxError, UsageError
@@ -63,6 +64,10 @@ class Receiver:
     def gone(self, grace: float = 0.0) -> PxError | None:
         return None
 
+    def watch(self, changed: Callable[[], None]) -> None:
+        """Call `changed` whenever files may have been filed (until `stop`)."""
+        return None
+
     def count(self, targets: Mapping[str, int]) -> dict[str, int]:
         """Each series' count now, without waiting."""
         return {uid: self.held(uid) for uid in targets}
@@ -95,6 +100,9 @@ class OnDemand(Receiver):
 
     def received(self) -> int:
         return int(self.listener.received)
+
+    def watch(self, changed: Callable[[], None]) -> None:
+        self.listener.on_filed = changed
 
     def settle(self, targets: Mapping[str, int], wait: float | None = None) -> dict[str, int]:
         # the PACS answers a request after every file of it was written and closed: file what is complete
@@ -131,6 +139,21 @@ class Standing(Receiver):
     def start(self) -> None:
         if error := self.missing():
             raise error
+        self._watching = threading.Event()
+
+    def watch(self, changed: Callable[[], None]) -> None:
+        """px-listen records what it files: woken by the database's writes (inotify), not a timer."""
+        def run() -> None:
+            with Changes(self.db.series_dir) as changes:
+                while not self._watching.is_set():
+                    if changes.wait(1.0):
+                        changed()
+
+        threading.Thread(target=run, name="db-watch", daemon=True).start()
+
+    def stop(self, grace: float = 5.0) -> None:
+        if hasattr(self, "_watching"):
+            self._watching.set()
 
     def missing(self) -> PxError | None:
         """The error when nothing listens on the port any more (checked at start and after failures)."""

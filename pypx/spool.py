@@ -49,6 +49,7 @@ class SpoolFiler:
         self._stopping = False
         self._last_scan = 0.0
         self._thread: threading.Thread | None = None
+        self.on_filed: Callable[[], None] = lambda: None  # called after each batch is filed and recorded
 
     def start(self) -> SpoolFiler:
         self.spool.mkdir(parents=True, exist_ok=True)
@@ -127,3 +128,4 @@ class SpoolFiler:
                        if (taken := self._claim.take(path)) is not None]
             self.taken += len(claimed)
             self.report += self.repacker.repack(claimed, move=True)
+            self.on_filed()
