@@ -1,17 +1,21 @@
-"""Retrieve benchmark: pypx end to end vs raw movescu -> storescp, on the same data in the same run.
+"""Retrieve benchmark: pypx end to end vs the fastest raw DCMTK run on the same data, in the same run.
 
-A sandbox seeded with 10 patients x 2 studies x 3 series x 50 images (3000 images, 64x64).
-- raw: DCMTK storescp receiving, one movescu per series, sequentially (files land in a flat folder).
-- pypx: the retrieve library with a receiver started for the duration (storescp + in-process
-  repack into the tree + database), until every series is recorded complete; --parallel 1 and 2.
-- incremental: a re-run over a complete patient vs one series-level C-FIND of that patient's studies.
-Median of --repeat runs (default 3).    .venv/bin/python bench/bench_retrieve.py
+A sandbox seeded with 100 studies x 4 series x 8 images (3,200 images, 64x64). Each round, interleaved:
+- raw C-MOVE: a DCMTK storescp receiving into one folder, one movescu association carrying the 100
+  study-level requests (query files prepared beforehand, storescp's start-up excluded);
+- pypx, on-demand receiver: find -> retrieve (px-move's library, a receiver started for the retrieve)
+  -> status complete, into a fresh BASEMOUNT;
+- pypx, standing receiver: a px-listen process already listening; find -> retrieve -> status complete;
+- raw C-GET: one getscu association carrying the 100 study-level requests (files into one folder);
+- pypx C-GET: find -> retrieve --method get -> status complete.
+Medians over --rounds.    .venv/bin/python bench/bench_retrieve.py [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,96 +24,117 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import median_seconds, report, seeded_sandbox  # noqa: E402
+from common import report, seeded_sandbox  # noqa: E402
 
 from pypx.dcmtk import argv, runner  # noqa: E402
 from pypx.dicom.query import Query  # noqa: E402
-from pypx.find import find, run_level  # noqa: E402
+from pypx.find import find, write_query_file  # noqa: E402
+from pypx.listen import listening  # noqa: E402
 from pypx.move import RetrieveOptions, retrieve  # noqa: E402
 from pypx.sandbox.synthetic import Shape  # noqa: E402
 from pypx.status import exit_code, status_of_result  # noqa: E402
 from pypx.store.layout import Basemount  # noqa: E402
 from pypx.store.records import Database  # noqa: E402
 
-SHAPE = Shape(patients=10, studies=2, series=3, images=50, seed=11)
+SHAPE = Shape(patients=50, studies=2, series=4, images=8, seed=11)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-retrieve-") as tmp:
         work = Path(tmp)
         with seeded_sandbox(work, SHAPE) as sandbox:
             pacs = sandbox.settings()
             result = find(pacs, Query.build({}))
-            series = result.all_series()
-            images = sum(int(s.get("NumberOfSeriesRelatedInstances")) for _, s in series)
-            raw_dir = work / "raw"
+            images = sum(int(s.get("NumberOfSeriesRelatedInstances")) for _, s in result.all_series())
+            queries = []
+            for index, study in enumerate(result.studies):
+                queries.append(work / f"q{index:04d}.dcm")
+                write_query_file({"QueryRetrieveLevel": "STUDY", "StudyInstanceUID": study.uid}, queries[-1], "study")
+            times: dict[str, list[float]] = {k: [] for k in ("raw move", "ondemand", "standing", "raw get", "get")}
+            counter = iter(range(10_000))
 
-            def raw_setup() -> None:
-                shutil.rmtree(raw_dir, ignore_errors=True)
-                raw_dir.mkdir()
-
-            def raw() -> None:
-                scp = subprocess.Popen(  # noqa: S603
-                    [runner.resolve("storescp"), "-aet", pacs.aet_listener, "-od", str(raw_dir), "-fe", ".dcm",
-                     str(pacs.listener_port)], env=runner.child_env(), stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL)
-                time.sleep(0.3)  # storescp's start-up, not part of the transfer
-                started = time.perf_counter()
-                for study, one in series:
-                    keys = ["QueryRetrieveLevel=SERIES", f"StudyInstanceUID={study.uid}",
-                            f"SeriesInstanceUID={one.get('SeriesInstanceUID')}"]
-                    done = runner.run(argv.movescu(pacs, keys, pacs.aet_listener))
-                    assert done.returncode == 0, done.stderr[-500:]
-                raw.elapsed = time.perf_counter() - started  # type: ignore[attr-defined]
-                scp.terminate()
-                scp.wait()
-                assert len(list(raw_dir.glob("*.dcm"))) == images
-
-            bases: list[Basemount] = []
-
-            def ours_setup() -> None:
-                base = Basemount.from_db(work / f"run{len(bases)}" / "log")
+            def fresh() -> Basemount:
+                base = Basemount.from_db(work / f"run{next(counter)}" / "log")
                 base.services.mkdir(parents=True)
                 shutil.copy2(sandbox.base.service_file("pacs"), base.service_file("pacs"))
-                bases.append(base)
+                return base
 
-            def ours(parallel: int) -> None:
-                base = bases[-1]
-                retrieved = retrieve(result, pacs, base, RetrieveOptions(parallel=parallel, receiver="ondemand"))
-                assert retrieved.ok, [s for s in retrieved.series if s.state != "complete"][:2]
-                assert exit_code(status_of_result(result, Database(base))) == 0
+            def raw_move() -> float:
+                out = work / "raw"
+                shutil.rmtree(out, ignore_errors=True)
+                out.mkdir()
+                scp = subprocess.Popen(  # noqa: S603
+                    [runner.resolve("storescp"), "-aet", pacs.aet_listener, "-od", str(out), "-fe", ".dcm",
+                     str(pacs.listener_port)], env=runner.child_env(), stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL)
+                while not listening(pacs.listener_port):
+                    time.sleep(0.01)
+                started = time.perf_counter()
+                done = runner.run(argv.movescu(pacs, [], pacs.aet_listener, queries=queries))
+                elapsed = time.perf_counter() - started
+                scp.terminate()
+                scp.wait()
+                assert done.returncode == 0, done.stderr[-500:]
+                assert len(list(out.glob("*.dcm"))) == images
+                return elapsed
 
-            raw_times = []
-            for _ in range(args.repeat):
-                raw_setup()
-                raw()
-                raw_times.append(raw.elapsed)  # type: ignore[attr-defined]
-            raw_s = sorted(raw_times)[len(raw_times) // 2]
-            ours1_s, _ = median_seconds(lambda: ours(1), args.repeat, ours_setup)
-            ours2_s, _ = median_seconds(lambda: ours(2), args.repeat, ours_setup)
+            def raw_get() -> float:
+                out = work / "rawget"
+                shutil.rmtree(out, ignore_errors=True)
+                out.mkdir()
+                started = time.perf_counter()
+                runner.run(argv.getscu(pacs, [], out, queries=queries))  # 3.6.7 crashes at exit after several
+                elapsed = time.perf_counter() - started
+                assert len(list(out.iterdir())) == images
+                return elapsed
 
-            # incremental: one patient, already complete in bases[-1]
-            patient = result.studies[0].study.get("PatientID")
-            one_patient = type(result)(tuple(s for s in result.studies if s.study.get("PatientID") == patient))
-            rerun_s, _ = median_seconds(lambda: retrieve(one_patient, pacs, bases[-1], RetrieveOptions()),
-                                        max(5, args.repeat))
-            identifiers = [Query.build({}).identifier("SERIES", {"StudyInstanceUID": s.uid})
-                           for s in one_patient.studies]
-            cfind_s, _ = median_seconds(lambda: run_level(pacs, "SERIES", identifiers, "study"), max(5, args.repeat))
-            report("retrieve: 3000 images (20 studies x 3 series x 50), 64x64", {
-                "images": images,
-                "raw movescu->storescp per series, median s": f"{raw_s:.3f}  ({images / raw_s:.0f} img/s)",
-                "pypx retrieve --parallel 1, median s": f"{ours1_s:.3f}  ({images / ours1_s:.0f} img/s)",
-                "pypx retrieve --parallel 2, median s": f"{ours2_s:.3f}  ({images / ours2_s:.0f} img/s)",
-                "throughput ratio pypx(p1) / raw": f"{raw_s / ours1_s:.2f}",
-                "throughput ratio pypx(p2) / raw": f"{raw_s / ours2_s:.2f}",
-                "incremental re-run of a complete patient, s": f"{rerun_s:.3f}",
-                "one series-level C-FIND of that patient, s": f"{cfind_s:.3f}",
-                "ratio re-run / C-FIND": f"{rerun_s / cfind_s:.2f}",
-            }, Path(__file__).with_name("results") / "retrieve.json")
+            def ours(method: str = "move", receiver: str = "ondemand", base: Basemount | None = None) -> float:
+                base = base or fresh()
+                started = time.perf_counter()
+                found = find(pacs, Query.build({}))
+                retrieved = retrieve(found, pacs, base, RetrieveOptions(method=method, receiver=receiver))  # type: ignore[arg-type]
+                complete = exit_code(status_of_result(found, Database(base))) == 0
+                elapsed = time.perf_counter() - started
+                assert retrieved.ok and complete, [s for s in retrieved.series if s.state != "complete"][:2]
+                return elapsed
+
+            def standing() -> float:
+                base = fresh()
+                listen = subprocess.Popen([str(Path(sys.executable).with_name("px-listen")), "--db", str(base.db),  # noqa: S603
+                                           "--aet", pacs.aet_listener, "--port", str(pacs.listener_port)],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                try:
+                    while not listening(pacs.listener_port):
+                        time.sleep(0.02)
+                    return ours("move", "standing", base)
+                finally:
+                    listen.terminate()
+                    listen.wait()
+
+            for _ in range(args.rounds):
+                times["raw move"].append(raw_move())
+                times["ondemand"].append(ours())
+                times["standing"].append(standing())
+                times["raw get"].append(raw_get())
+                times["get"].append(ours("get"))
+            med = {k: statistics.median(v) for k, v in times.items()}
+            rows = {"images": images, "rounds (interleaved)": args.rounds}
+            labels = {"raw move": "raw movescu (1 association, 100 study C-MOVEs) -> storescp",
+                      "ondemand": "pypx find->retrieve->status, on-demand receiver",
+                      "standing": "pypx find->retrieve->status, standing px-listen",
+                      "raw get": "raw getscu (1 association, 100 study C-GETs)",
+                      "get": "pypx find->retrieve --method get->status"}
+            for key, label in labels.items():
+                rows[label + ", median s"] = f"{med[key]:.3f}  ({images / med[key]:.0f} img/s)"
+            rows["throughput ratio on-demand / raw move"] = f"{med['raw move'] / med['ondemand']:.2f}"
+            rows["throughput ratio standing / raw move"] = f"{med['raw move'] / med['standing']:.2f}"
+            rows["throughput ratio C-GET / raw getscu"] = f"{med['raw get'] / med['get']:.2f}"
+            rows["all rounds"] = {k: [round(t, 3) for t in v] for k, v in times.items()}
+            report("retrieve: 3200 images (100 studies x 4 series x 8), 64x64", rows,
+                   Path(__file__).with_name("results") / "retrieve.json")
 
 
 if __name__ == "__main__":

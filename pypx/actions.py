@@ -18,7 +18,7 @@ from pypx.chris.config import CubeSettings, StorageSettings, cube_settings, stor
 from pypx.dicom.results import FindResult
 from pypx.dicom.templates import DEFAULT, DEFAULT_IMAGE, Templates
 from pypx.errors import ConfigError, ExitCode, UsageError
-from pypx.plan import RetrieveOptions, parse_delay
+from pypx.plan import RECEIVERS, RetrieveOptions, parse_delay
 from pypx.push import PushOptions
 from pypx.report import ReportOptions, options_from_flags
 from pypx.settings import PacsSettings, resolve_pacs
@@ -127,12 +127,12 @@ def retrieve_options(given: Mapping[str, Any]) -> RetrieveOptions:
     parse_delay(delay)
     return RetrieveOptions(
         method=_choice(values.get("method", defaults.method), "retrieve method", ("move", "get")),  # type: ignore[arg-type]
-        level=_choice(values.get("level", defaults.level), "retrieve level", ("series", "study")),  # type: ignore[arg-type]
+        level=_choice(values.get("level", defaults.level), "retrieve level", ("auto", "series", "study")),  # type: ignore[arg-type]
         parallel=_number(values.get("parallel", defaults.parallel), "retrieve parallel", int, 1),
         delay=delay,
         force=_bool(values.get("force", False), "retrieve force"),
         receiver=_choice(values.get("receiver", defaults.receiver), "retrieve receiver",  # type: ignore[arg-type]
-                         ("auto", "ondemand", "standing")),
+                         RECEIVERS),
         wait=_number(values.get("wait", defaults.wait), "retrieve wait"),
         movescu=str(values.get("movescu", defaults.movescu)), getscu=str(values.get("getscu", defaults.getscu)),
         findscu=str(values.get("findscu", defaults.findscu)),

@@ -1,11 +1,13 @@
 """px-listen: a DICOM receiver. DCMTK storescp writes into a spool; this process files what arrives.
 
-storescp (`-v`, `--sort-on-study-uid`) writes each instance to
-`<BASEMOUNT>/incoming/<host>-<aet>-<port>/st_<StudyUID>/<Modality>.<SOPUID>.dcm`; its log comes to
-us through a FIFO. It prints `I: storing DICOM file: <path>` *before* writing the file, from a
-single thread, so a file is complete once any later line (the next `Received Store Request`, an
-`Association Release`/`Aborted`, ...) is read, or once storescp has exited. Completed files are
-claimed and filed in batches by a worker thread of this process: no process per file and no shell.
+storescp (`--fork`: one child process per association, so senders never wait for each other) writes
+each instance to `<BASEMOUNT>/incoming/<host>-<aet>-<port>/st_<StudyUID>/<Modality>.<SOPUID>.dcm`. Its
+log (through a FIFO) only wakes the filer; a file is complete once no storescp process holds it open
+(`pypx.spool`, `pypx.procfs`), which holds however the children's log lines interleave. Completed files
+are claimed and filed in batches by a thread of this process: no process per file and no shell.
+
+If px-listen is killed, storescp is stopped (it dies with its parent) while the children serving an
+association finish it into the spool; a new px-listen waits for them, then files what they wrote.
 
 storescp binds 0.0.0.0 (DCMTK has no bind-address option): firewall the port, or run in a network
 namespace, where only local senders should reach it.
@@ -14,34 +16,32 @@ namespace, where only local senders should reach it.
 from __future__ import annotations
 
 import collections
+import contextlib
 import errno
 import logging
 import os
-import queue
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from pypx import procfs
 from pypx.dcmtk import argv, runner
+from pypx.dcmtk.storescp_log import read_line
 from pypx.dicom.templates import DEFAULT, Templates, sanitize
 from pypx.errors import ConfigError, LocalIOError, PxError
-from pypx.repack import Claim, Repacker, RepackReport, prune_empty, quarantine_file, repack_spool
+from pypx.repack import RepackReport, prune_empty, repack_spool
 from pypx.settings import Tls
+from pypx.spool import SpoolFiler
 from pypx.store.layout import Basemount
 
 log = logging.getLogger(__name__)
-
-STORING = "I: storing DICOM file: "
-OVERWRITING = "W: DICOM file already exists, overwriting"
-CANNOT_WRITE = "E: cannot write DICOM file: "
-ASSOCIATION_START = "I: Association Received"
-ASSOCIATION_END = ("I: Association Release", "I: Association Aborted", "E: DIMSE failure", "I: Association Rejected",
-                   "I: Refusing Association")
 
 
 def check_port_free(port: int) -> None:
@@ -57,7 +57,8 @@ def check_port_free(port: int) -> None:
             raise ConfigError(f"cannot listen on port {port} ({err.strerror})", "choose another --port") from None
 
 
-def _listening(port: int) -> bool:
+def listening(port: int) -> bool:
+    """Is something listening on the port (it cannot be bound)?"""
     try:
         check_port_free(port)
     except ConfigError:
@@ -65,58 +66,51 @@ def _listening(port: int) -> bool:
     return False
 
 
+
 class Listener:
-    """storescp plus an in-process repacker; `start()`, then `drain()`/`wait_idle()`, then `stop()`.
+    """storescp --fork plus an in-process filer; `start()`, then `drain()`/`wait_idle()`, then `stop()`.
 
     Usable for a standing receiver (px-listen) or one started only for a retrieve (px-move).
-    Counters: `received` (files storescp wrote) and `report` (filed, duplicates, quarantined so far).
+    Counters: `received` (files taken from the spool) and `report` (filed, duplicates, quarantined so far).
     """
 
     def __init__(self, aet: str, port: int, base: Basemount, templates: Templates = DEFAULT, *,
-                 storescp: str = "storescp", batch_size: int = 500, batch_seconds: float = 0.2,
+                 storescp: str = "storescp", batch_size: int = 1000, batch_seconds: float = 0.2,
                  acse_timeout: float = 30, dimse_timeout: float | None = 120, start_timeout: float = 10,
-                 tls: Tls | None = None) -> None:
+                 tls: Tls | None = None, earlier_wait: float | None = None) -> None:
         self.aet, self.port, self.base, self.templates = aet, port, base, templates
         self.tls = tls
         self.storescp, self.batch_size, self.batch_seconds = storescp, batch_size, batch_seconds
         self.acse_timeout, self.dimse_timeout, self.start_timeout = acse_timeout, dimse_timeout, start_timeout
-        self.spool = base.incoming / sanitize(f"{socket.gethostname()}-{aet}-{port}")
-        self.received = 0
+        # how long to wait for the storescp children of a killed receiver to finish their associations
+        self.earlier_wait = earlier_wait if earlier_wait is not None else acse_timeout + (dimse_timeout or 120)
+        self.spool = (base.incoming / sanitize(f"{socket.gethostname()}-{aet}-{port}")).resolve()
         self.leftovers = RepackReport()
-        self._report = RepackReport()
-        self._queue: queue.Queue[tuple[Path, str] | None] = queue.Queue()
-        self._enqueued = self._processed = 0
-        self._changed = threading.Condition()
-        # per storescp process (one child per association, --fork): the file it is writing, not yet known
-        # complete; and the processes inside an association
-        self._pending: dict[str, Path] = {}
-        self._open: set[str] = set()
-        self._last_activity = time.monotonic()
+        self.stored = 0  # "storing" lines seen in the log
         self._recent: collections.deque[str] = collections.deque(maxlen=20)
-        self._error: PxError | OSError | None = None
+        self._last_activity = time.monotonic()
         self._process: subprocess.Popen[bytes] | None = None
         self._fifo_dir: Path | None = None
-        self._threads: list[threading.Thread] = []
-        self._claim: Claim | None = None
-        self._repacker = Repacker(base, templates)
+        self._reader: threading.Thread | None = None
+        self._filer: SpoolFiler | None = None
         self._log_ended = threading.Event()
-        self._worker_done = False
+        self.on_filed: Callable[[], None] = lambda: None  # called after each batch is filed and recorded
 
     # -- life cycle ----------------------------------------------------------------------------
     def start(self) -> Listener:
-        """Check the port, file leftovers of an earlier run, start storescp and the repacking thread.
+        """Check the port, file leftovers of an earlier run, start storescp and the filing thread.
 
         A Listener starts once; make a new one to listen again.
         """
         if self._process is not None:
             raise LocalIOError(f"the receiver on port {self.port} was already started once")
-        check_port_free(self.port)
         self.spool.mkdir(parents=True, exist_ok=True)
+        self._await_earlier_receiver()
+        check_port_free(self.port)
         self.leftovers = repack_spool(self.spool, self.base, self.templates)
         if self.leftovers.filed or self.leftovers.quarantined:
             log.info("filed %d files left in %s by an earlier run (%d quarantined)", self.leftovers.filed,
                      self.spool, self.leftovers.quarantined)
-        self._claim = Claim(self.spool)
         self._fifo_dir = Path(tempfile.mkdtemp(prefix="pypx-listen-"))
         fifo = self._fifo_dir / "storescp.log"
         os.mkfifo(fifo, 0o600)
@@ -129,19 +123,36 @@ class Listener:
             os.close(reader)
             self._cleanup()
             raise
+        self._filer = SpoolFiler(self.spool, self.base, self._writers, self.templates, self.batch_seconds,
+                                 self.batch_size)
+        self._filer.on_filed = lambda: self.on_filed()
+        self._filer.start()
         os.set_blocking(reader, True)
         stream = os.fdopen(reader, "rb")
-        self._threads = [threading.Thread(target=self._read_log, args=(stream,), name="storescp-log", daemon=True),
-                         threading.Thread(target=self._work, name="repack", daemon=True)]
-        for thread in self._threads:
-            thread.start()
+        self._reader = threading.Thread(target=self._read_log, args=(stream,), name="storescp-log", daemon=True)
+        self._reader.start()
         self._await_listening()
         log.info("storescp %s listening on port %d (all interfaces), spool %s", self.aet, self.port, self.spool)
         return self
 
+    def _await_earlier_receiver(self) -> None:
+        """storescp children of a killed receiver finish their associations into this spool, holding the
+        port: wait for them, so that what they write is filed (at start) and the port is free."""
+        earlier = procfs.started_with(str(self.spool))
+        if not earlier:
+            return
+        log.warning("storescp processes %s of an earlier receiver are still receiving into %s: waiting for them",
+                    earlier, self.spool)
+        deadline = time.monotonic() + self.earlier_wait
+        while any(procfs.alive(pid) for pid in earlier):
+            if time.monotonic() > deadline:
+                raise ConfigError(f"port {self.port} is held by storescp processes {earlier} of an earlier "
+                                  "receiver, still receiving", "try again once they have finished")
+            time.sleep(0.1)
+
     def _await_listening(self) -> None:
         deadline = time.monotonic() + self.start_timeout
-        while not _listening(self.port):
+        while not listening(self.port):
             if self._process is None or self._process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 last = next((line for line in reversed(self._recent) if line.startswith(("E:", "F:"))),
@@ -150,33 +161,41 @@ class Listener:
                                    "check the port and the storescp path")
             time.sleep(0.02)
 
+    def _writers(self) -> list[int]:
+        return procfs.family(self._process.pid) if self._process is not None else []
+
     def stop(self, grace: float = 5.0) -> RepackReport:
-        """Let a running association finish (up to `grace` s), stop storescp, file everything; totals."""
+        """Let running associations finish (up to `grace` s), stop storescp, file everything; totals."""
         process = self._process
         if process is not None and process.poll() is None:
             deadline = time.monotonic() + grace
             while self._in_association and time.monotonic() < deadline:
                 time.sleep(0.05)
+            children = procfs.children(process.pid)
             process.terminate()
+            for child in children:  # associations still open after the grace: their files are checked
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGTERM)
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        if self._threads:
-            self._threads[0].join(timeout=10)  # the log ends when storescp exits
-            self._queue.put(None)
-            self._threads[1].join()
-            self._threads = []
+            for child in children:
+                _await_exit(child, 10)
+        if self._reader is not None:
+            self._reader.join(timeout=10)  # the log ends when storescp and its children have exited
+            self._reader = None
+        if self._filer is not None:
+            filer, self._filer = self._filer, None
+            self._final = filer.report
+            self._final = filer.stop()
         self._cleanup()
         if process is not None:
             prune_empty(self.spool)  # storescp is gone: its empty study folders can go
         return self.report
 
     def _cleanup(self) -> None:
-        if self._claim is not None:
-            self._claim.release()
-            self._claim = None
         if self._fifo_dir is not None:
             shutil.rmtree(self._fifo_dir, ignore_errors=True)
             self._fifo_dir = None
@@ -191,8 +210,16 @@ class Listener:
     @property
     def report(self) -> RepackReport:
         """Filed, duplicates and quarantined so far (leftovers of an earlier run included)."""
-        with self._changed:
-            return self.leftovers + self._report
+        filed = self._filer.report if self._filer is not None else self._final
+        return self.leftovers + filed
+
+    _final = RepackReport()
+
+    @property
+    def received(self) -> int:
+        """Files received (taken from the spool to be filed), or named in the log if more."""
+        taken = self._filer.taken if self._filer is not None else 0
+        return max(taken, self.stored)
 
     @property
     def running(self) -> bool:
@@ -206,25 +233,20 @@ class Listener:
         return list(self._recent)
 
     def drain(self, timeout: float | None = None) -> RepackReport:
-        """Wait until every file known to be complete has been filed; the totals so far."""
-        with self._changed:
-            target = self._enqueued
-            self._changed.wait_for(lambda: self._processed >= target or self._worker_done, timeout)
-            if self._processed < target and self._worker_done and self._error is None:
-                raise LocalIOError("the filing thread has stopped", "see the error logged above")
-        self._raise_worker_error()
+        """File every file that is complete now (all files of a finished C-MOVE are); the totals so far."""
+        if self._filer is None:
+            return self.report
+        self._filer.flush(timeout)
         return self.report
 
     def wait_idle(self, quiet: float = 0.5, timeout: float = 30.0) -> bool:
         """Wait until no association is open, all is filed, and storescp said nothing for `quiet` s."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with self._changed:
-                idle = (not self._in_association and not self._pending and self._processed >= self._enqueued
-                        and time.monotonic() - self._last_activity >= quiet)
-            if idle:
-                self._raise_worker_error()
-                return True
+            if not self._in_association and time.monotonic() - self._last_activity >= quiet:
+                self.drain()
+                if not self._in_association:
+                    return True
             time.sleep(0.02)
         return False
 
@@ -232,120 +254,41 @@ class Listener:
         """Block up to `timeout` s; False once storescp has exited (the log has ended)."""
         return not self._log_ended.wait(timeout)
 
-    def _raise_worker_error(self) -> None:
-        if self._error is not None:
-            error, self._error = self._error, None
-            if isinstance(error, PxError):
-                raise error
-            raise LocalIOError(f"cannot file received files ({error})", "check free space and permissions")
+    @property
+    def _in_association(self) -> bool:
+        return bool(self._process is not None and procfs.children(self._process.pid))
 
-    # -- threads -------------------------------------------------------------------------------
-    def _complete(self, path: Path, failure: str = "") -> None:
-        with self._changed:
-            self._enqueued += 1
-            self._queue.put((path, failure))
-
+    # -- the log -------------------------------------------------------------------------------
     def _read_log(self, stream: IO[bytes]) -> None:
         with stream:
             for raw in stream:
                 self._line(raw.decode("utf-8", "replace").rstrip("\r\n"))
-        with self._changed:
-            for path in self._pending.values():  # storescp stopped: each is whatever it wrote (checked when read)
-                self._complete(path)
-            self._pending.clear()
-            self._open.clear()
         self._log_ended.set()
-
-    @property
-    def _in_association(self) -> bool:
-        return bool(self._open)
+        if self._filer is not None:
+            self._filer.wake()
 
     def _line(self, tagged: str) -> None:
-        """One log line, "<pid> <level>: <message>": a file a process names is complete at its next line."""
+        """One log line: it wakes the filer; errors are logged, the last lines kept for messages."""
         if not tagged:
             return
-        pid, _, line = tagged.partition(" ")
-        if not pid.isdigit():  # storescp's progress dots and anything else untagged
-            pid, line = "", tagged
+        event = read_line(tagged)
         self._last_activity = time.monotonic()
+        line = tagged if event.pid is None else f"{event.level}: {tagged.partition(': ')[2]}"
         self._recent.append(line)
-        if line.startswith(STORING):
-            with self._changed:
-                if pid in self._pending:
-                    self._complete(self._pending[pid])
-                self._pending[pid] = Path(line[len(STORING):])
-                self.received += 1
-            return
-        if line.startswith(OVERWRITING):
-            return  # printed between "storing" and the write itself
-        with self._changed:
-            if pid in self._pending:
-                failure = line[3:] if line.startswith(CANNOT_WRITE) else ""
-                self._complete(self._pending.pop(pid), failure)
-            if line.startswith(ASSOCIATION_START):
-                self._open.add(pid)
-            elif line.startswith(ASSOCIATION_END):
-                self._open.discard(pid)
-        if line.startswith(("E:", "F:", "W:")):
+        if event.kind == "storing":
+            self.stored += 1
+        elif self._filer is not None:
+            self._filer.wake()
+        if event.level in ("E", "F", "W"):
             log.warning("storescp: %s", line)
         else:
             log.debug("storescp: %s", line)
 
-    def _next_batch(self) -> list[tuple[Path, str]] | None:
-        """Completed files to file together; None means stop.
 
-        Takes what is queued; while an association is open (more files are coming) it gathers for up
-        to batch_seconds, so a busy receiver files in large batches and an idle one without delay.
-        """
-        first = self._queue.get()
-        if first is None:
-            return None
-        batch = [first]
-        deadline = time.monotonic() + self.batch_seconds
-        while len(batch) < self.batch_size:
-            gather = self._in_association and time.monotonic() < deadline
-            try:
-                item = self._queue.get(timeout=0.01) if gather else self._queue.get_nowait()
-            except queue.Empty:
-                if gather:
-                    continue
-                break
-            if item is None:
-                self._queue.put(None)  # seen again after this batch
-                break
-            batch.append(item)
-        return batch
-
-    def _work(self) -> None:
-        try:
-            while (batch := self._next_batch()) is not None:
-                report = RepackReport()
-                try:
-                    report = self._file(batch)
-                except (PxError, OSError) as err:  # claimed files stay in the claim, for the next start
-                    log.error("cannot file %d received files: %s", len(batch), err)
-                    self._error = err
-                with self._changed:
-                    self._report += report
-                    self._processed += len(batch)
-                    self._changed.notify_all()
-        finally:  # also after a bug: drain() must not wait for a thread that is gone
-            with self._changed:
-                self._worker_done = True
-                self._changed.notify_all()
-
-    def _file(self, batch: list[tuple[Path, str]]) -> RepackReport:
-        assert self._claim is not None
-        good = [claimed for path, failure in batch if not failure and (claimed := self._claim.take(path))]
-        report = self._repacker.repack(good, move=True)
-        failed = []
-        for path, failure in batch:
-            if failure and (claimed := self._claim.take(path)) is not None:
-                failed.append(quarantine_file(claimed, self.base, failure, move=True))
-        if failed:
-            self._repacker.db.record_quarantine(failed)
-            report += RepackReport(quarantined=len(failed), quarantine=tuple(failed))
-        return report
+def _await_exit(pid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while procfs.alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def listen_until(listener: Listener, stop: threading.Event, poll: float = 0.2) -> None:

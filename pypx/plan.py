@@ -9,8 +9,9 @@ missing instances, the others are fetched whole.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -23,18 +24,44 @@ from pypx.store.records import Database
 log = logging.getLogger(__name__)
 
 
+Receiver = Literal["auto", "ondemand", "standing", "elsewhere"]
+RECEIVERS = ("auto", "ondemand", "standing", "elsewhere")
+UID_BATCH = 200  # SOPInstanceUIDs per image-level retrieve request (a UID list match)
+
+
 @dataclass(frozen=True)
 class RetrieveOptions:
     method: Literal["move", "get"] = "move"
-    level: Literal["series", "study"] = "series"
-    parallel: int = 1
+    # auto: a study-level request where a whole study is wanted and none of it is held, series-level
+    # otherwise; series / study force one or the other (study still only where the whole study is wanted)
+    level: Literal["auto", "series", "study"] = "auto"
+    parallel: int = 1  # associations at once (each carries its share of the requests)
     delay: str | None = None  # seconds between series, or "dynamic:N" (images / N seconds)
     force: bool = False
-    receiver: Literal["auto", "ondemand", "standing"] = "auto"
-    wait: float = 30.0  # standing receiver: give up after this long without a new file
+    # elsewhere: the C-MOVE destination is not pypx (ChRIS's receiver, another PACS): judged by sub-operations
+    receiver: Receiver = "auto"
+    wait: float = 30.0  # give up on a series when no file of it is filed for this long
     movescu: str = "movescu"
     getscu: str = "getscu"
     findscu: str = "findscu"
+
+
+def receiver_mode(options: RetrieveOptions, pacs: PacsSettings) -> str:
+    """The receiver asked for: the option unless auto, else $PYPX_RECEIVER, else the PACS entry's
+    `receiver` key (services/pacs.json), else auto."""
+    if options.receiver != "auto":
+        return options.receiver
+    chosen = os.environ.get("PYPX_RECEIVER") or pacs.receiver or "auto"
+    if chosen not in RECEIVERS:
+        raise UsageError(f"receiver '{chosen}' is not one of {', '.join(RECEIVERS)}",
+                         "check $PYPX_RECEIVER and the PACS entry's 'receiver'")
+    return chosen
+
+
+def effective(options: RetrieveOptions, pacs: PacsSettings) -> RetrieveOptions:
+    """The options with the receiver resolved (see `receiver_mode`)."""
+    mode = receiver_mode(options, pacs)
+    return options if mode == options.receiver else replace(options, receiver=mode)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -49,6 +76,92 @@ class SeriesPlan:
     @property
     def uid(self) -> str:
         return self.series.get("SeriesInstanceUID")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One C-MOVE/C-GET identifier and the series it fetches (several for a study-level request)."""
+
+    level: Literal["STUDY", "SERIES", "IMAGE"]
+    plans: tuple[SeriesPlan, ...]
+    sop_uids: tuple[str, ...] = ()
+
+    def identifier(self) -> dict[str, str]:
+        keys = {"QueryRetrieveLevel": self.level, "StudyInstanceUID": self.plans[0].study.uid}
+        if self.level != "STUDY":
+            keys["SeriesInstanceUID"] = self.plans[0].uid
+        if self.level == "IMAGE":
+            keys["SOPInstanceUID"] = "\\".join(self.sop_uids)
+        return keys
+
+
+def _count(match: Match, keyword: str) -> int | None:
+    return _int(match.get(keyword))
+
+
+def _whole_study(plans: Sequence[SeriesPlan], level: str) -> bool:
+    """Is every series of the study wanted whole, with nothing of it held? Then one study-level request.
+
+    A find filtered below the study (e.g. --Modality MR) lists only some series: the study's own counts
+    (NumberOfStudyRelatedSeries/Instances) must match what is wanted, or a study-level request would
+    fetch more than was asked for. Without those counts only --retrieveLevel study takes the risk."""
+    study = plans[0].study
+    if any(p.missing is not None or p.held or p.expected is None for p in plans) or len(plans) != len(study.series):
+        return False
+    series, instances = (_count(study.study, "NumberOfStudyRelatedSeries"),
+                         _count(study.study, "NumberOfStudyRelatedInstances"))
+    if series is None or instances is None:
+        return level == "study"
+    return series == len(plans) and instances == sum(p.expected or 0 for p in plans)
+
+
+def requests(plans: Sequence[SeriesPlan], options: RetrieveOptions) -> list[Request]:
+    """The requests that fetch what the plans need, in plan order. Pure.
+
+    Whole series: one series-level request each; partial series: image-level requests of the missing
+    UIDs (UID_BATCH at a time); whole studies (level auto or study): one study-level request. A
+    destination elsewhere is judged per series by its sub-operation counts, so it gets series requests."""
+    work = [p for p in plans if not p.skip]
+    by_study: dict[str, list[SeriesPlan]] = {}
+    for p in work:
+        by_study.setdefault(p.study.uid, []).append(p)
+    study_level = options.level != "series" and options.receiver != "elsewhere"
+    out: list[Request] = []
+    done: set[str] = set()
+    for p in work:
+        if p.study.uid in done:
+            continue
+        group = by_study[p.study.uid]
+        if study_level and _whole_study(group, options.level):
+            out.append(Request("STUDY", tuple(group)))
+            done.add(p.study.uid)
+        elif p.missing:
+            out += [Request("IMAGE", (p,), tuple(p.missing[i:i + UID_BATCH]))
+                    for i in range(0, len(p.missing), UID_BATCH)]
+        else:
+            out.append(Request("SERIES", (p,)))
+    return out
+
+
+def final_state(expected: int | None, held_before: int, held_after: int, failed: int, error: bool,
+                delivered: int | None = None) -> str:
+    """The one rule for a series' state after a retrieve. Pure.
+
+    Here: complete when as many files are held as the PACS has; failed when the attempt brought
+    nothing (nothing held, or an error and nothing new); partial otherwise, except a series whose count
+    the PACS never gave, which is complete when it came without failure or error.
+    Elsewhere (`delivered` = sub-operations completed + warning at the destination): complete when the
+    destination got all that was expected and none failed; failed when it got none; partial otherwise.
+    """
+    if delivered is not None:
+        if delivered and not failed and not error and (expected is None or delivered >= expected):
+            return "complete"
+        return "failed" if not delivered else "partial"
+    if expected is not None and held_after >= expected:
+        return "complete"
+    if held_after == 0 or (error and held_after == held_before):
+        return "failed"
+    return "complete" if expected is None and not failed and not error else "partial"
 
 
 def parse_delay(delay: str | None) -> Callable[[int], float]:
@@ -88,6 +201,9 @@ def _image_uids(pacs: PacsSettings, plans: Sequence[SeriesPlan], binary: str) ->
 
 def plan(result: FindResult, pacs: PacsSettings, db: Database, options: RetrieveOptions) -> list[SeriesPlan]:
     """Decide, per series, to skip it, fetch it whole, or fetch only its missing instances."""
+    options = effective(options, pacs)
+    if options.receiver == "elsewhere":
+        return _plan_elsewhere(result, pacs, db, options)
     plans = []
     chosen = chosen_images(result)
     for study, series in result.all_series():
@@ -122,6 +238,20 @@ def plan(result: FindResult, pacs: PacsSettings, db: Database, options: Retrieve
     for p in plans:
         if not options.force and p.expected is not None and p.held >= p.expected and p.expected > 0:
             p.skip = True
+    return plans
+
+
+def _plan_elsewhere(result: FindResult, pacs: PacsSettings, db: Database,
+                    options: RetrieveOptions) -> list[SeriesPlan]:
+    """Files delivered elsewhere are not held here: a series is skipped when its last delivery to the same
+    destination was complete, and otherwise requested whole (what the destination holds is not known)."""
+    plans = []
+    for study, series in result.all_series():
+        uid = series.get("SeriesInstanceUID")
+        delivered = db.delivery(uid)
+        done = (not options.force and delivered is not None and delivered.get("ae") == pacs.aet_listener
+                and delivered.get("state") == "complete")
+        plans.append(SeriesPlan(study, series, _int(series.get("NumberOfSeriesRelatedInstances")), 0, skip=done))
     return plans
 
 

@@ -45,6 +45,7 @@ class PacsSettings:
     name: str = ""  # the services key, used as pacs_name in ChRIS
     tls: Tls | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
+    receiver: str = ""  # the entry's `receiver` (e.g. "elsewhere": the move destination is not pypx)
 
 
 # flag dest -> keys accepted in a pacs.json entry (pfdcm's names first, pypx 3's after)
@@ -113,5 +114,6 @@ def resolve_pacs(base: Basemount, key: str | None = None, overrides: Mapping[str
         listener_port=_port(listener_port, "--listenerPort") if listener_port not in (None, "") else None,
         name=name or (key or ""),
         tls=tls,
+        receiver=str(entry.get("receiver") or ""),
         timeouts=timeouts or Timeouts(),
     )

@@ -3,20 +3,24 @@
 A series is `complete` when as many instances are filed as the PACS said it holds; `receiving` while
 a retrieve runs or files wait in a spool; `partial` when a finished retrieve left some out; `failed`
 when it brought nothing; `requested` when asked for and not yet tried; `absent` when never asked for
-and nothing is held.
+and nothing is held; `delivered` when the PACS delivered all of it to a receiver elsewhere (not pypx:
+ChRIS's receiver, another PACS), which is done, but not held here.
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pypx import procfs
 from pypx.dicom.results import FindResult
 from pypx.errors import ExitCode
-from pypx.store.records import Database, SeriesState
+from pypx.store.records import Database, SeriesState, delivery, retrieve_owner
 
-STATES = ("complete", "receiving", "partial", "failed", "requested", "absent")
+STATES = ("complete", "delivered", "receiving", "partial", "failed", "requested", "absent")
+DONE = ("complete", "delivered")
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class SeriesStatus:
     pushed: int | None
     registered: bool | None
     state: str
+    delivered_to: str = ""  # the AE a retrieve delivered the series to, when not held here
 
 
 @dataclass(frozen=True)
@@ -63,12 +68,14 @@ def _int(value: Any) -> int | None:
 
 
 def series_state(expected: int | None, repacked: int, pending: int, in_progress: bool,
-                 last_attempt: str | None, requested: bool) -> str:
+                 last_attempt: str | None, requested: bool, delivered: bool = False) -> str:
     """The state of one series from counts and the last retrieve attempt. Pure."""
     if expected is not None and repacked >= expected and (expected > 0 or requested):
         return "complete"
     if in_progress or pending:
         return "receiving"
+    if delivered and last_attempt == "success":
+        return "delivered"
     if last_attempt is not None:
         if repacked == 0 and last_attempt == "failed":
             return "failed"
@@ -85,11 +92,20 @@ def study_state(states: Sequence[str]) -> str:
         return "absent"
     for state in ("receiving", "failed", "partial", "requested"):
         if state in states:
-            return "partial" if state == "requested" and "complete" in states else state
-    if all(s == "complete" for s in states):
-        return "complete"
+            return "partial" if state == "requested" and any(s in DONE for s in states) else state
+    if all(s in DONE for s in states):
+        return "complete" if "complete" in states else "delivered"
     # some series filed, the others never asked for: the study is partly here, not absent
-    return "partial" if "complete" in states else "absent"
+    return "partial" if any(s in DONE for s in states) else "absent"
+
+
+def owner_alive(state: SeriesState) -> bool:
+    """Is the px-move that is retrieving the series still running? One killed (SIGKILL, a crash) left
+    its series marked in progress: they are not receiving any more. Owners on other hosts are trusted."""
+    owner = retrieve_owner(state)
+    if owner is None or owner[0] != socket.gethostname():
+        return True
+    return procfs.alive(owner[1])
 
 
 def _present(state: SeriesState) -> int:
@@ -106,6 +122,7 @@ def _series_status(state: SeriesState, expected_hint: int | None, pending: int, 
     expected = state.expected if state.expected is not None else expected_hint
     storage_push = state.push.storage if state.push else None
     repacked = _present(state)
+    delivered = delivery(state)
     return SeriesStatus(
         series_uid=state.uid, study_uid=study_uid,
         description=tags.get("SeriesDescription") or state.tag("SeriesDescription"),
@@ -114,8 +131,10 @@ def _series_status(state: SeriesState, expected_hint: int | None, pending: int, 
         expected=expected, received=repacked + pending, repacked=repacked, quarantined=state.quarantined,
         pushed=storage_push.count if storage_push else None,
         registered=state.register.registered if state.register else None,
-        state=series_state(expected, repacked, pending, bool(retrieve and retrieve.in_progress),
-                           retrieve.last_status if retrieve else None, retrieve is not None),
+        state=series_state(expected, repacked, pending, bool(retrieve and retrieve.in_progress and owner_alive(state)),
+                           retrieve.last_status if retrieve else None, retrieve is not None,
+                           delivered is not None and delivered.get("state") == "complete"),
+        delivered_to=str(delivered.get("ae", "")) if delivered else "",
     )
 
 
@@ -156,7 +175,7 @@ def status_of_uids(db: Database, study_uids: Iterable[str] = (), series_uids: It
 
 
 def exit_code(studies: Sequence[StudyStatus]) -> int:
-    complete = all(s.state == "complete" for study in studies for s in study.series) and any(
+    complete = all(s.state in DONE for study in studies for s in study.series) and any(
         study.series for study in studies)
     return int(ExitCode.OK if complete else ExitCode.INCOMPLETE)
 
@@ -169,7 +188,8 @@ def to_json(studies: Sequence[StudyStatus], unfiled: int = 0) -> dict[str, Any]:
         totals["quarantined_unfiled"] = unfiled
     return {
         "status": "complete" if exit_code(studies) == 0 else "incomplete",
-        "totals": totals | {"series": len(series), "complete": sum(s.state == "complete" for s in series)},
+        "totals": totals | {"series": len(series), "complete": sum(s.state == "complete" for s in series)}
+        | ({"delivered": delivered} if (delivered := sum(s.state == "delivered" for s in series)) else {}),
         "studies": [{"StudyInstanceUID": st.study_uid, "PatientID": st.patient_id, "PatientName": st.patient_name,
                      "StudyDescription": st.description, "StudyDate": st.date, "state": st.state,
                      "series": [asdict(s) for s in st.series]} for st in studies],
@@ -185,6 +205,8 @@ def render_text(studies: Sequence[StudyStatus], unfiled: int = 0) -> str:
         for s in study.series:
             expected = "?" if s.expected is None else str(s.expected)
             extra = f"  quarantined {s.quarantined}" if s.quarantined else ""
+            if s.delivered_to:
+                extra += f"  delivered to {s.delivered_to}"
             if s.pushed is not None:
                 extra += f"  pushed {s.pushed}"
             if s.registered is not None:

@@ -10,6 +10,7 @@ from pypx.cli.select import add_selection_options, select
 from pypx.cli.settings import pacs_settings
 from pypx.errors import ExitCode, UsageError
 from pypx.move import RetrieveOptions, Retriever, parse_delay, plan
+from pypx.plan import RECEIVERS, effective
 from pypx.store.records import Database
 
 PROG = "px-move"
@@ -18,8 +19,10 @@ EPILOG = """what to retrieve: query flags as px-find (e.g. --PatientID, --StudyI
 or a saved px-find JSON (--reportDataFile FILE, '-' for stdin).
 
 receiver (C-MOVE): --receiver auto (default) starts one for the duration of the retrieve when the listener
-port is free, and otherwise relies on a running px-listen; ondemand / standing force either. C-GET
-(--method get) needs no receiver and no move destination on the PACS.
+port is free, and otherwise relies on a running px-listen; ondemand / standing force either; elsewhere
+(also $PYPX_RECEIVER or "receiver" in the PACS entry) sends every request to a destination that is not
+pypx and judges each series by the PACS's sub-operation counts. C-GET (--method get) needs no receiver
+and no move destination on the PACS. All requests travel over one association (--parallel N: N).
 
 Series already complete locally are skipped (--force fetches again); partial ones fetch only what is missing.
 exit codes: 0 all complete, 6 some series partial or failed. An error that every further request would meet
@@ -37,13 +40,18 @@ def run(argv: list[str], env: Env) -> int:
     add_selection_options(parser)
     group = parser.add_argument_group("retrieval")
     group.add_argument("--method", choices=["move", "get"], default="move", help="C-MOVE (default) or C-GET")
-    group.add_argument("--retrieveLevel", "--retrieve-level", dest="retrieve_level", choices=["series", "study"],
-                       default="series", help="one request per series (default) or per study")
-    group.add_argument("--parallel", type=int, default=1, metavar="N", help="series in flight at once (default 1)")
+    group.add_argument("--retrieveLevel", "--retrieve-level", dest="retrieve_level",
+                       choices=["auto", "series", "study"], default="auto",
+                       help="auto (default): one request per study where a whole study is wanted, else per series")
+    group.add_argument("--parallel", type=int, default=1, metavar="N",
+                       help="associations at once, each carrying its share of the requests (default 1)")
     group.add_argument("--intraSeriesRetrieveDelay", metavar="S", help="pause S seconds between series, "
                        "or dynamic:N (images/N seconds), for fragile PACS")
     group.add_argument("--force", action="store_true", help="fetch series even if complete locally")
-    group.add_argument("--receiver", choices=["auto", "ondemand", "standing"], default="auto")
+    group.add_argument("--receiver", choices=list(RECEIVERS), default="auto",
+                       help="auto (default: $PYPX_RECEIVER, else the PACS entry's 'receiver', else ondemand when "
+                       "the listener port is free, standing otherwise), ondemand, standing, or elsewhere (the "
+                       "move destination is not pypx: judged by the PACS's sub-operation counts)")
     group.add_argument("--wait", type=float, default=30, metavar="S",
                        help="give up on a series when no file arrives for S seconds (default 30)")
     group.add_argument("--movescu", default="movescu", help="path of DCMTK movescu")
@@ -62,6 +70,7 @@ def run(argv: list[str], env: Env) -> int:
     options = RetrieveOptions(method=args.method, level=args.retrieve_level, parallel=args.parallel,
                               delay=args.intraSeriesRetrieveDelay, force=args.force, receiver=args.receiver,
                               wait=args.wait, movescu=args.movescu, getscu=args.getscu, findscu=args.findscu)
+    options = effective(options, pacs)
     plans = plan(result, pacs, Database(base), options)
     lines = env.err if (args.verbosity and not env.stderr_isatty) else (lambda line: None)
     with SeriesProgress(env, plans) as progress:

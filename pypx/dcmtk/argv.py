@@ -44,10 +44,10 @@ def tls_args(tls: Tls | None) -> list[str]:
 
 
 def require_plain_tcp(pacs: PacsSettings, tool: str) -> None:
-    """movescu and getscu of DCMTK 3.6.7 (Debian 12) have no TLS options: say so before anything is sent."""
+    """movescu and getscu of DCMTK 3.6.7 (Debian 12) have no TLS options (pypx retrieves over TLS with
+    pynetdicom instead, `pypx.netdicom`): never build their argv with TLS settings."""
     if pacs.tls is not None:
-        raise ConfigError(f"DCMTK's {tool} has no DICOM TLS support, so retrieving over TLS is not possible",
-                          "query (px-find) and store (px-push --to-dicom) work over TLS; retrieve over plain TCP")
+        raise ConfigError(f"DCMTK's {tool} has no DICOM TLS support", "retrieve over TLS through pypx.netdicom")
 
 
 def _association(pacs: PacsSettings) -> list[str]:
@@ -88,19 +88,23 @@ def movescu(
     receive_port: int | None = None,
     out_dir: Path | None = None,
     binary: str = "movescu",
+    queries: Sequence[Path] = (),
 ) -> list[str]:
-    """C-MOVE to `destination`; with `receive_port`, movescu itself receives (needs the PACS to know it)."""
+    """C-MOVE to `destination`: one request per query file (all over one association), or of `keys`
+    alone; with `receive_port`, movescu itself receives (needs the PACS to know it)."""
     require_plain_tcp(pacs, "movescu")
     receive = ["--port", str(receive_port), "-od", str(out_dir)] if receive_port and out_dir else []
     return [binary, "-lc", str(LOG_CONFIG), _ROOT_FLAG[root], *_association(pacs), "-aem", destination, *receive,
-            *_keys(keys), *_peer(pacs)]
+            *_keys(keys), *_peer(pacs), *(str(q) for q in queries)]
 
 
 def getscu(pacs: PacsSettings, keys: Sequence[str], out_dir: Path, root: Root = "study",
-           binary: str = "getscu") -> list[str]:
+           binary: str = "getscu", queries: Sequence[Path] = ()) -> list[str]:
+    """C-GET into `out_dir`: one request per query file over one association (DCMTK 3.6.7's getscu
+    crashes at exit after several, once every request was answered), or of `keys` alone."""
     require_plain_tcp(pacs, "getscu")
     return [binary, "-lc", str(LOG_CONFIG), _ROOT_FLAG[root], *_association(pacs), "-od", str(out_dir),
-            *_keys(keys), *_peer(pacs)]
+            *_keys(keys), *_peer(pacs), *(str(q) for q in queries)]
 
 
 def storescu(pacs: PacsSettings, paths: Sequence[Path], binary: str = "storescu") -> list[str]:
@@ -120,14 +124,12 @@ def storescp(
 ) -> list[str]:
     """A receiver: files land in `out_dir` as <Modality>.<SOPInstanceUID>.dcm, one subdir per study.
 
-    One process serves one association at a time: its log, read line by line, says when each file is
-    complete. (`--fork` would serve associations in parallel, but the children's log lines, written in
-    several pieces each, can interleave mid-line, so the log could no longer be trusted.) The log config
-    still tags lines with the writer's PID, so a forking receiver can be told apart if it is ever used.
+    `--fork`: a child process per association, so a second sender never waits for the first. The
+    children's log lines can interleave, so the log is not what says a file is complete (`pypx.spool`).
     """
     # +xa: accept every transfer syntax DCMTK knows (JPEG, JPEG 2000, RLE, deflate ...), since PACS
     # often hold compressed images and refuse to decompress them for a C-MOVE.
-    args = [binary, "-lc", str(STORESCP_LOG_CONFIG), "+xa", "-aet", aet, "-ta", _seconds(acse_timeout),
+    args = [binary, "--fork", "-lc", str(STORESCP_LOG_CONFIG), "+xa", "-aet", aet, "-ta", _seconds(acse_timeout),
             *(["-td", _seconds(dimse_timeout)] if dimse_timeout else []), *tls_args(tls),
             "-od", str(out_dir), "-fe", ".dcm", "--sort-on-study-uid", "st", "-uf"]
     return [*args, str(port)]

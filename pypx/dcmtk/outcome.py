@@ -104,26 +104,38 @@ def suboperations(text: str) -> SubOperations:
     return SubOperations(**counts)
 
 
+def status_error(status: DimseStatus, pacs: PacsSettings, tool: str, what: str) -> PxError | None:
+    """The error a failed final status stands for (None for success, warning, cancel)."""
+    if status.category is not Category.FAILURE:
+        return None
+    hint = ""
+    if status.code == 0xA801 or (tool == "movescu" and status.code & 0xF000 == 0xC000):
+        where = f" at this host's address, port {pacs.listener_port}" if pacs.listener_port else ""
+        hint = (f"register AE '{pacs.aet_listener}'{where} as a move destination on the PACS"
+                if status.code == 0xA801 else
+                f"the PACS could not process it; is AE '{pacs.aet_listener}'{where} registered there as a "
+                "move destination?")
+    return PacsFailure(f"{what} failed: {status.meaning} (0x{status.code:04X})", hint)
+
+
+def cut_off(pacs: PacsSettings, what: str) -> NetworkError:
+    """A request that got pending responses and no final one: the peer went away in the middle."""
+    return NetworkError(f"{pacs.host}:{pacs.port} stopped answering during the {what} (no final response)",
+                        "check that the PACS is running; a re-run fetches only what is missing")
+
+
 def raise_for_failure(text: str, returncode: int, pacs: PacsSettings, tool: str, what: str) -> DimseStatus:
     """Raise the right PxError for a failed run; return the final status otherwise."""
     error = association_error(text, pacs, tool)
     if error:
         raise error
     status = final_status(text)
-    if status and status.category is Category.FAILURE:
-        hint = ""
-        if status.code == 0xA801 or (tool == "movescu" and status.code & 0xF000 == 0xC000):
-            where = f" at this host's address, port {pacs.listener_port}" if pacs.listener_port else ""
-            hint = (f"register AE '{pacs.aet_listener}'{where} as a move destination on the PACS"
-                    if status.code == 0xA801 else
-                    f"the PACS could not process it; is AE '{pacs.aet_listener}'{where} registered there as a "
-                    "move destination?")
-        raise PacsFailure(f"{what} failed: {status.meaning} (0x{status.code:04X})", hint)
+    if status and (failure := status_error(status, pacs, tool, what)):
+        raise failure
     if status and status.category is Category.PENDING:
         # the association ended after a pending response, without the final one (e.g. "DUL network
         # closed"): the peer went away in the middle
-        raise NetworkError(f"{pacs.host}:{pacs.port} stopped answering during the {what} (no final response)",
-                           "check that the PACS is running; a re-run fetches only what is missing")
+        raise cut_off(pacs, what)
     if status is None and returncode != 0:
         last = next((ln for ln in reversed(text.strip().splitlines()) if ln[:2] in ("E:", "F:")), "")
         raise PacsFailure(f"{what} failed ({tool} exit {returncode}){': ' + last[3:] if last else ''}")

@@ -46,6 +46,7 @@ class Modality:
     aet: str
     port: int
     host: str = "127.0.0.1"
+    tls: bool = False  # Orthanc connects to it over DICOM TLS (its C-MOVE sub-associations)
 
 
 @dataclass
@@ -97,7 +98,8 @@ def _config(state: Path, aet: str, dicom_port: int, http_port: int, modalities: 
         "LimitFindResults": 0,
         "LimitFindInstances": 0,
         "StorageAccessOnFind": "Never",
-        "DicomModalities": {name: {"AET": m.aet, "Host": m.host, "Port": m.port} for name, m in modalities.items()},
+        "DicomModalities": {name: {"AET": m.aet, "Host": m.host, "Port": m.port, "UseDicomTls": m.tls}
+                            for name, m in modalities.items()},
         "DicomModalitiesInDatabase": False,
     }
 

@@ -17,7 +17,9 @@ size of the database.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import socket
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from pypx.errors import LocalIOError
-from pypx.store.atomic import read_json, update_json
+from pypx.store.atomic import locked, read_json, update_json, write_json_atomic
 from pypx.store.layout import Basemount
 from pypx.store.series_records import (
     NodePush,
@@ -150,6 +152,22 @@ class SeriesState:
         return ""
 
 
+def retrieve_owner(state: SeriesState) -> tuple[str, int] | None:
+    """(host, pid) of the px-move that recorded the series' request (see `Database.record_requests`)."""
+    record = state.raw.get("retrieve")
+    owner = record.get("owner") if isinstance(record, dict) else None
+    if isinstance(owner, dict) and isinstance(owner.get("pid"), int):
+        return str(owner.get("host", "")), int(owner["pid"])
+    return None
+
+
+def delivery(state: SeriesState) -> dict[str, Any] | None:
+    """The series' last delivery to a receiver elsewhere (see `Database.record_delivery`), or None."""
+    record = state.raw.get("retrieve")
+    delivered = record.get("delivered") if isinstance(record, dict) else None
+    return delivered if isinstance(delivered, dict) else None
+
+
 class Database:
     def __init__(self, base: Basemount) -> None:
         self.base = base
@@ -168,17 +186,24 @@ class Database:
         return self.patients_dir / f"{safe_name(patient_id)}.json"
 
     # -- writes --------------------------------------------------------------------------------
-    def _merge(self, path: Path, values: dict[str, Any], list_key: str = "", item: str = "") -> None:
+    def _merge(self, path: Path, values: dict[str, Any], list_key: str = "", item: str = "",
+               more: Sequence[str] = ()) -> None:
         def change(current: Any) -> Any:
             current = dict(current or {})
             current.update({k: v for k, v in values.items() if v not in (None, "")})
             if list_key:
                 items = list(current.get(list_key, []))
-                if item and item not in items:
-                    items.append(item)
+                for one in (item, *more):
+                    if one and one not in items:
+                        items.append(one)
                 current[list_key] = items
             return current
 
+        # merges only add: when the record already holds it all (a receiver filing the next batch of a
+        # series, a re-run), nothing is written
+        before = read_json(path, {})
+        if isinstance(before, dict) and change(before) == before:
+            return
         update_json(path, change, default={})
 
     def _index(self, tags: dict[str, str], series_uid: str, series_dir: Path | None = None) -> None:
@@ -210,6 +235,60 @@ class Database:
 
         update_json(self.series_file(request.series_uid, "retrieve"), change, default={})
 
+    def record_requests(self, requests: Sequence[SeriesRequest], each: bool = True) -> None:
+        """`record_request` for many series at once: each study and patient record is written once.
+        With `each=False` only those: the series' own records then come with `mark_requested` or
+        `record_outcome` (a retrieve records a series that finished before its turn in one write)."""
+        studies: dict[str, list[SeriesRequest]] = defaultdict(list)
+        for request in requests:
+            studies[request.study_uid].append(request)
+        patients: dict[str, tuple[dict[str, str], list[str]]] = {}
+        for study_uid, group in studies.items():
+            tags = {**group[0].tags, "StudyInstanceUID": study_uid, "PatientID": group[0].patient_id}
+            self._merge(self.study_file(study_uid), {k: tags.get(k) for k in STUDY_KEYS}, "SeriesList",
+                        more=[r.series_uid for r in group])
+            if group[0].patient_id:
+                patients.setdefault(group[0].patient_id, (tags, []))[1].append(study_uid)
+        for patient_id, (tags, study_uids) in patients.items():
+            self._merge(self.patient_file(patient_id), {k: tags.get(k) for k in PATIENT_KEYS}, "StudyList",
+                        more=study_uids)
+        if each:  # the series' own record comes with its first file (its tags are here)
+            for request in requests:
+                self.mark_requested(request)
+
+    @staticmethod
+    def _requested(current: dict[str, Any], request: SeriesRequest) -> dict[str, Any]:
+        tags = {**request.tags, "SeriesInstanceUID": request.series_uid, "StudyInstanceUID": request.study_uid,
+                "PatientID": request.patient_id}
+        current.update({"requested_at": now(), "pacs": request.pacs, "method": request.method,
+                        "expected": request.expected, "query": request.query, "tags": tags,
+                        "in_progress": True, "owner": {"host": socket.gethostname(), "pid": os.getpid()}})
+        current.setdefault("attempts", [])
+        return current
+
+    def mark_requested(self, request: SeriesRequest) -> None:
+        """The series is being retrieved (by this process: its owner)."""
+        update_json(self.series_file(request.series_uid, "retrieve"),
+                    lambda current: self._requested(dict(current or {}), request), default={})
+
+    def record_outcome(self, series_uid: str, attempt: RetrieveAttempt, expected: int | None = None,
+                       request: SeriesRequest | None = None, delivered: dict[str, Any] | None = None) -> None:
+        """An attempt in one write: with `request`, the request too (not recorded before); with
+        `delivered`, what the PACS delivered to a receiver elsewhere."""
+        def change(current: Any) -> Any:
+            current = dict(current or {})
+            if request is not None:
+                current = self._requested(current, request)
+            current["attempts"] = [*current.get("attempts", []), attempt.__dict__][-20:]
+            current["in_progress"] = False
+            if expected is not None and current.get("expected") is None:
+                current["expected"] = expected
+            if delivered is not None:
+                current["delivered"] = delivered
+            return current
+
+        update_json(self.series_file(series_uid, "retrieve"), change, default={})
+
     def record_attempt(self, series_uid: str, attempt: RetrieveAttempt, expected: int | None = None) -> None:
         def change(current: Any) -> Any:
             current = dict(current or {})
@@ -220,6 +299,32 @@ class Database:
             return current
 
         update_json(self.series_file(series_uid, "retrieve"), change, default={})
+
+    def record_delivery(self, series_uid: str, destination: str, attempt: RetrieveAttempt, state: str,
+                        expected: int | None = None, request: SeriesRequest | None = None) -> None:
+        """An attempt whose files went to another receiver (`destination`, an AE title): the attempt, and
+        what the PACS said it delivered there, under `delivered` in the retrieve record."""
+        self.record_outcome(series_uid, attempt, expected, request, {
+            "ae": destination, "state": state, "completed": attempt.completed, "failed": attempt.failed,
+            "warning": attempt.warning, "at": attempt.at})
+
+    def delivery(self, series_uid: str) -> dict[str, Any] | None:
+        """The last delivery of the series to another receiver, or None."""
+        record = read_json(self.series_file(series_uid, "retrieve")) or {}
+        delivered = record.get("delivered") if isinstance(record, dict) else None
+        return delivered if isinstance(delivered, dict) else None
+
+    def withdraw_request(self, series_uid: str) -> None:
+        """A recorded request that was never sent (the retrieve stopped first): not in progress any more,
+        and with no earlier attempt, not requested at all (the record goes)."""
+        path = self.series_file(series_uid, "retrieve")
+        with locked(path):
+            current = dict(read_json(path, {}) or {})
+            if not current.get("attempts"):
+                path.unlink(missing_ok=True)
+                return
+            current["in_progress"] = False
+            write_json_atomic(path, current)
 
     def record_arrivals(self, items: Iterable[FiledInstance]) -> None:
         """Add filed instances: one locked update per series touched, whatever the batch size."""

@@ -370,25 +370,117 @@ def test_malformed_files_in_a_receiver_spool_are_quarantined_and_counted_by_stat
     assert text.splitlines()[-1].startswith("quarantined 1 file of no known series")
 
 
-def test_files_sent_to_a_receiver_that_files_elsewhere_stop_the_retrieve_with_advice(
+def _plain_storescp(settings, folder: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """A plain DCMTK storescp on the listener port, writing outside the BASEMOUNT (a stand-in for ChRIS's
+    receiver or another PACS)."""
+    folder.mkdir(exist_ok=True)
+    process = subprocess.Popen(  # noqa: S603 - argv list
+        ["/usr/bin/storescp", *extra, "-aet", settings.aet_listener, "-od", str(folder), str(settings.listener_port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _await_listening(settings.listener_port, process)
+    return process
+
+
+def test_files_sent_to_a_receiver_that_files_elsewhere_end_the_retrieve_with_advice(
         run_cli, sandbox_pacs: SandboxPacs, fresh_base: Basemount, tmp_path: Path) -> None:
     # a plain DCMTK storescp owns the listener port: the PACS delivers, but nothing reaches this BASEMOUNT
     settings = sandbox_pacs.settings
     elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    process = subprocess.Popen(  # noqa: S603 - argv list
-        ["/usr/bin/storescp", "-aet", settings.aet_listener, "-od", str(elsewhere), str(settings.listener_port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = _plain_storescp(settings, elsewhere)
     try:
-        _await_listening(settings.listener_port, process)
         patient = sandbox_pacs.patient(11)
         result = run_cli("px-move", *flags(fresh_base), "--PatientID", patient["id"], "--wait", "1", "--json")
     finally:
         process.terminate()
         process.wait(timeout=10)
     assert result.exit_code == ExitCode.LOCAL_IO
-    assert result.stderr.splitlines()[-1].startswith("px-move: the PACS sent 3 file(s) to AE ")
-    assert "run px-listen for that AE on this BASEMOUNT" in result.stderr
-    states = [s["state"] for s in result.json()["series"]]
-    assert states[0] == "failed" and set(states[1:]) == {"untried"}
-    assert len(list(elsewhere.iterdir())) == 3
+    assert result.stderr.splitlines()[-1].startswith("px-move: the PACS sent 12 file(s) to AE ")
+    assert "run px-listen for that AE on this BASEMOUNT" in result.stderr and "--receiver elsewhere" in result.stderr
+    assert {s["state"] for s in result.json()["series"]} == {"failed"}
+    assert len(list(elsewhere.iterdir())) == 12  # every series was requested, once
+
+
+def _delivery_requests(base: Basemount) -> list[int]:
+    return [len(json.loads(path.read_text())["attempts"]) for path in base.db.glob("seriesData/*-retrieve.json")]
+
+
+@pytest.mark.parametrize("how", ["flag", "env", "pacs.json"])
+def test_a_destination_elsewhere_gets_every_series_once_and_status_says_delivered(
+        run_cli, sandbox_pacs: SandboxPacs, fresh_base: Basemount, tmp_path: Path, monkeypatch, how: str) -> None:
+    settings = sandbox_pacs.settings
+    elsewhere = tmp_path / "chris"
+    process = _plain_storescp(settings, elsewhere)
+    patient = sandbox_pacs.patient(10)
+    select = []
+    if how == "flag":
+        select = ["--receiver", "elsewhere"]
+    elif how == "env":
+        monkeypatch.setenv("PYPX_RECEIVER", "elsewhere")
+    else:
+        services = json.loads(fresh_base.service_file("pacs").read_text())
+        services["services"]["sandbox"]["info"]["receiver"] = "elsewhere"
+        fresh_base.service_file("pacs").write_text(json.dumps(services))
+    try:
+        result = run_cli("px-move", *flags(fresh_base), "--PatientID", patient["id"], *select, "--json")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert result.exit_code == 0, result.stderr
+    series = result.json()["series"]
+    assert len(series) == 4 and {s["state"] for s in series} == {"complete"}
+    assert {s["delivered_to"] for s in series} == {settings.aet_listener}
+    assert sum(s["completed"] for s in series) == 12 and len(list(elsewhere.iterdir())) == 12
+    assert sorted(_delivery_requests(fresh_base)) == [1, 1, 1, 1]  # every series requested once
+    assert not list(fresh_base.data.rglob("*.dcm"))  # nothing is held here
+    status = run_cli("px-status", *flags(fresh_base), "--PatientID", patient["id"], "--json")
+    assert status.exit_code == 0, status.stdout
+    states = {s["state"] for s in status_series(status.json()).values()}
+    assert states == {"delivered"}
+    text = run_cli("px-status", *flags(fresh_base), "--PatientID", patient["id"]).stdout
+    assert text.count(f"delivered to {settings.aet_listener}") == 4
+    # a re-run does not send again what the destination got whole
+    again = run_cli("px-move", *flags(fresh_base), "--PatientID", patient["id"], *select, "--json")
+    assert {s["state"] for s in again.json()["series"]} == {"skipped"}
+
+
+MR_ONLY = """[[TransferSyntaxes]]
+[Uncompressed]
+TransferSyntax1 = LocalEndianExplicit
+TransferSyntax2 = OppositeEndianExplicit
+TransferSyntax3 = LittleEndianImplicit
+
+[[PresentationContexts]]
+[MROnly]
+PresentationContext1 = MRImageStorage\\Uncompressed
+
+[[Profiles]]
+[MROnly]
+PresentationContexts = MROnly
+"""
+
+
+def test_a_destination_elsewhere_that_fails_sub_operations_is_partial(
+        run_cli, sandbox_pacs: SandboxPacs, fresh_base: Basemount, tmp_path: Path) -> None:
+    settings = sandbox_pacs.settings
+    config = tmp_path / "mr-only.cfg"
+    config.write_text(MR_ONLY)
+    # a destination that accepts MR images only: the PACS's CT sub-operations fail
+    process = _plain_storescp(settings, tmp_path / "mr-only", "-xf", str(config), "MROnly")
+    patient = sandbox_pacs.patient(3)  # a study of MR series, a study of CT series
+    try:
+        result = run_cli("px-move", *flags(fresh_base), "--PatientID", patient["id"], "--receiver", "elsewhere",
+                         "--json")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert result.exit_code == ExitCode.PARTIAL, result.stderr
+    series = result.json()["series"]
+    assert len(series) == 4
+    by_state = sorted((s["state"], s["completed"]) for s in series)
+    assert by_state == [("complete", 3), ("complete", 3), ("failed", 0), ("failed", 0)]
+    # Orthanc fails such a C-MOVE as a whole (or counts failed sub-operations): either way it is said
+    assert all(s["failed"] or s["message"] for s in series if s["state"] == "failed")
+    status = run_cli("px-status", *flags(fresh_base), "--PatientID", patient["id"], "--json")
+    assert status.exit_code == ExitCode.INCOMPLETE
+    assert sorted(s["state"] for s in status_series(status.json()).values()) == [
+        "delivered", "delivered", "failed", "failed"]

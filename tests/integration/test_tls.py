@@ -12,7 +12,7 @@ import pytest
 from pypx.dcmtk import argv, runner
 from pypx.errors import ExitCode
 from pypx.listen import Listener
-from pypx.sandbox.orthanc import Orthanc, SandboxInfo
+from pypx.sandbox.orthanc import Modality, Orthanc, SandboxInfo
 from pypx.sandbox.ports import free_port
 from pypx.settings import PacsSettings, Tls
 from pypx.store.layout import Basemount
@@ -48,11 +48,16 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+RECEIVER_AET = "PYPXTLS"
+RECEIVER_PORT = free_port()
+
+
 @pytest.fixture(scope="module")
 def tls_pacs(tmp_path_factory: pytest.TempPathFactory, sandbox_pacs, certs: Path) -> Iterator[tuple[SandboxInfo, Path]]:
     root = tmp_path_factory.mktemp("tls")
     orthanc = Orthanc(root / "orthanc")
-    info = orthanc.start(settings={
+    # our receiver, a move destination Orthanc reaches over TLS
+    info = orthanc.start(modalities={"pypx": Modality(RECEIVER_AET, RECEIVER_PORT, tls=True)}, settings={
         "DicomTlsEnabled": True, "DicomTlsCertificate": str(certs / "server.crt"),
         "DicomTlsPrivateKey": str(certs / "server.key"), "DicomTlsTrustedCertificates": str(certs / "ca.crt"),
         "DicomTlsRemoteCertificateRequired": True,
@@ -94,19 +99,50 @@ def test_a_certificate_from_another_ca_is_refused(run_cli, tls_pacs, tmp_path) -
     assert result.stderr.startswith("px-echo: ") and result.stderr.count("\n") == 1
 
 
-def test_find_over_tls_returns_the_series_and_retrieve_says_tls_is_unavailable(run_cli, tls_pacs, tmp_path) -> None:
+def _move_flags(info: SandboxInfo, certs: Path, client: str = "client", ca: str = "ca") -> list[str]:
+    flags = _flags(info, certs, client)
+    return [*flags[:-1], str(certs / f"{ca}.crt"), "--aet_listener", RECEIVER_AET, "--listenerPort", str(RECEIVER_PORT)]
+
+
+@pytest.mark.parametrize("method", ["move", "get"])
+def test_retrieve_over_tls_lands_every_image_and_status_is_complete(run_cli, tls_pacs, tmp_path, method) -> None:
     info, certs = tls_pacs
     db = tmp_path / "log"
     found = run_cli("px-find", "--db", str(db), *_flags(info, certs), "--json")
     assert found.exit_code == 0, found.stderr
     series = [s for study in found.json()["data"] for s in study["series"]]
     assert series and sum(int(s["NumberOfSeriesRelatedInstances"]["value"]) for s in series) == 6
-    # DCMTK 3.6.7's movescu and getscu have no TLS options: a clear refusal, nothing half done
-    for method in ("move", "get"):
-        moved = run_cli("px-move", "--db", str(db), *_flags(info, certs), "--reportDataFile", "-",
-                        "--method", method, stdin=found.stdout)
-        assert moved.exit_code == ExitCode.USAGE, moved.stderr
-        assert "has no DICOM TLS support" in moved.stderr and moved.stderr.count("\n") == 1
+    # C-MOVE: the receiver started for the retrieve speaks TLS with the same key, certificate and CA
+    moved = run_cli("px-move", "--db", str(db), *_move_flags(info, certs), "--reportDataFile", "-",
+                    "--method", method, "--json", stdin=found.stdout)
+    assert moved.exit_code == 0, moved.stderr
+    assert {s["state"] for s in moved.json()["series"]} == {"complete"}
+    assert sum(s["held_after"] for s in moved.json()["series"]) == 6
+    assert len(list((db.parent / "data").rglob("*.dcm"))) == 6
+    status = run_cli("px-status", "--db", str(db), "--reportDataFile", "-", stdin=found.stdout)
+    assert status.exit_code == 0, status.stdout
+
+
+def _errors(stderr: str) -> list[str]:
+    """The error lines (the series lines before them are the report of what was tried)."""
+    return [line for line in stderr.splitlines() if line.startswith("px-move:")]
+
+
+@pytest.mark.parametrize("method", ["move", "get"])
+def test_retrieve_with_a_wrong_ca_or_over_plain_tcp_fails_in_one_line(run_cli, tls_pacs, tmp_path, method) -> None:
+    info, certs = tls_pacs
+    db = tmp_path / "log"
+    found = run_cli("px-find", "--db", str(db), *_flags(info, certs), "--json")
+    wrong_ca = run_cli("px-move", "--db", str(db), *_move_flags(info, certs, ca="stranger"), "--reportDataFile", "-",
+                       "--method", method, stdin=found.stdout)
+    assert wrong_ca.exit_code == ExitCode.REJECTED, wrong_ca.stderr
+    assert _errors(wrong_ca.stderr) == [wrong_ca.stderr.splitlines()[-1]] and "TLS" in wrong_ca.stderr
+    plain = run_cli("px-move", "--db", str(db), "--aec", info.aet, "--serverIP", "127.0.0.1", "--serverPort",
+                    str(info.dicom_port), "--aet_listener", RECEIVER_AET, "--listenerPort", str(RECEIVER_PORT),
+                    "--reportDataFile", "-", "--method", method, stdin=found.stdout)
+    assert plain.exit_code in (ExitCode.UNREACHABLE, ExitCode.REJECTED), plain.stderr
+    assert _errors(plain.stderr) == [plain.stderr.splitlines()[-1]] and "Traceback" not in plain.stderr
+    assert not list((db.parent / "data").rglob("*.dcm"))
 
 
 def test_a_tls_receiver_files_what_a_tls_sender_stores(certs: Path, sandbox_pacs, tmp_path: Path) -> None:

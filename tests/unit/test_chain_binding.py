@@ -97,4 +97,4 @@ def test_find_level_does_not_leak_into_retrieve(tmp_path: Path) -> None:
 
     args = Namespace(level="image", thenArgs=None, withFeedBack=False, intraSeriesRetrieveDelay=None)
     chain = prepare(args, ["retrieve"], Basemount(tmp_path / "log"), Env())
-    assert isinstance(chain.actions[0], RetrieveAction) and chain.actions[0].options.level == "series"
+    assert isinstance(chain.actions[0], RetrieveAction) and chain.actions[0].options.level == "auto"

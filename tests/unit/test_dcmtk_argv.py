@@ -141,9 +141,9 @@ def test_storescu_scans_directories_for_dicom_files_only() -> None:
     assert _after(args, "+sp") == "*.dcm" and "+sd" in args and "+r" in args and "-nh" in args
 
 
-def test_storescp_serves_one_association_at_a_time_and_tags_its_log_lines_with_the_pid() -> None:
+def test_storescp_serves_associations_at_once_and_tags_its_log_lines_with_the_pid() -> None:
     args = argv.storescp("PYPXRECV", 11113, Path("/in"))
-    assert args[-1] == "11113" and "--fork" not in args and "+xa" in args
+    assert args[-1] == "11113" and "--fork" in args and "+xa" in args
     assert _after(args, "-lc") == str(argv.STORESCP_LOG_CONFIG)
     assert "%i %P: %m%n" in argv.STORESCP_LOG_CONFIG.read_text()
     assert _after(args, "-aet") == "PYPXRECV" and _after(args, "-td") == "120" and _after(args, "-ta") == "30"

@@ -24,8 +24,8 @@ from pypx.store.records import Database
 
 
 def state(expected: int | None = 3, repacked: int = 0, pending: int = 0, in_progress: bool = False,
-          last_attempt: str | None = None, requested: bool = False) -> str:
-    return series_state(expected, repacked, pending, in_progress, last_attempt, requested)
+          last_attempt: str | None = None, requested: bool = False, delivered: bool = False) -> str:
+    return series_state(expected, repacked, pending, in_progress, last_attempt, requested, delivered)
 
 
 # --- one series --------------------------------------------------------------------------------------
@@ -73,8 +73,9 @@ def test_never_asked_for_and_nothing_held_is_absent_and_some_held_is_partial() -
 
 
 def test_every_series_state_is_one_of_the_documented_states() -> None:
-    seen = {state(e, r, p, i, a, q) for e in (None, 0, 3) for r in (0, 1, 3) for p in (0, 1)
-            for i in (False, True) for a in (None, "success", "partial", "failed") for q in (False, True)}
+    seen = {state(e, r, p, i, a, q, d) for e in (None, 0, 3) for r in (0, 1, 3) for p in (0, 1)
+            for i in (False, True) for a in (None, "success", "partial", "failed") for q in (False, True)
+            for d in (False, True)}
     assert seen == set(STATES)
 
 

@@ -1,0 +1,217 @@
+"""A retrieve's per-series bookkeeping, on its own thread so the database work overlaps the transfer.
+
+Study and patient records are written first; each series whose requests are all answered is checked
+at once and, when the receiver already holds what the PACS said it sent (or the files went elsewhere),
+its attempt is recorded while later requests are still on the wire. In between, each series is marked
+requested (in progress), in order; a series that finished before its turn gets its request and its
+attempt in one write. What is left is settled and recorded when the tool has finished (`finish`).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from pypx.dcmtk.outcome import SubOperations
+from pypx.errors import LocalIOError
+from pypx.plan import Request, SeriesPlan, final_state
+from pypx.store.records import RetrieveAttempt, SeriesRequest
+
+if TYPE_CHECKING:
+    from pypx.move import Result, Retriever, SeriesOutcome
+
+
+def total(counts: Iterable[SubOperations]) -> SubOperations:
+    out = SubOperations()
+    for c in counts:
+        out = SubOperations(out.completed + c.completed, out.failed + c.failed, out.warning + c.warning)
+    return out
+
+
+class Ledger:
+    def __init__(self, retriever: Retriever, reqs: Sequence[Request]) -> None:
+        from pypx.move import Result
+
+        self.r, self.reqs = retriever, list(reqs)
+        self.results: list[Result] = [Result() for _ in self.reqs]
+        self._index = {id(req): i for i, req in enumerate(self.reqs)}
+        self.plans = {p.uid: p for req in self.reqs for p in req.plans}
+        self.covering: dict[str, list[int]] = {}
+        for i, req in enumerate(self.reqs):
+            for p in req.plans:
+                self.covering.setdefault(p.uid, []).append(i)
+        self._left = {uid: len(idx) for uid, idx in self.covering.items()}
+        self.outcomes: dict[str, SeriesOutcome] = {}
+        self._requests = {p.uid: SeriesRequest(
+            p.uid, p.study.uid, p.study.study.get("PatientID"), p.expected, {**p.study.study.tags, **p.series.tags},
+            retriever.pacs.name, retriever.options.method,
+            {"StudyInstanceUID": p.study.uid, "SeriesInstanceUID": p.uid}) for p in self.plans.values()}
+        self._unmarked = list(self._requests)  # in plan order
+        self._deferred: set[str] = set()  # answered, not yet all filed
+        self._recheck_queued = threading.Event()
+        self._marked: set[str] = set()
+        self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="ledger", daemon=True)
+        self._failure: BaseException | None = None
+
+    # -- the thread ----------------------------------------------------------------------------
+    def start(self) -> Ledger:
+        self._jobs.put(self._record_requests)
+        self._thread.start()
+        if self.r.receiver is not None:
+            self.r.receiver.watch(self.filed)
+        return self
+
+    def filed(self) -> None:
+        """The receiver filed files (from its thread): deferred series are looked at again, once."""
+        if self._deferred and not self._recheck_queued.is_set():
+            self._recheck_queued.set()
+            self._jobs.put(self._recheck)
+
+    def _recheck(self) -> None:
+        self._recheck_queued.clear()
+        self._early(sorted(self._deferred))
+
+    def _run(self) -> None:
+        while True:
+            try:  # answers first; marking series requested when there is nothing else to do
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                job = self._mark_next if self._unmarked else self._jobs.get()
+            if job is None:
+                return
+            if self._failure is None:
+                try:
+                    job()
+                except BaseException as err:  # noqa: BLE001 - re-raised by finish(), in the caller's thread
+                    self._failure = err
+
+    def _record_requests(self) -> None:
+        self.r.db.record_requests(list(self._requests.values()), each=False)
+
+    def _mark_next(self) -> None:
+        uid = self._unmarked.pop(0)
+        if uid not in self.outcomes:
+            self.r.db.mark_requested(self._requests[uid])
+            self._marked.add(uid)
+
+    # -- answers, from the reader threads ------------------------------------------------------
+    def answered(self, request: Request, result: Result) -> None:
+        """A request's final answer (or error): series whose requests are all answered are checked."""
+        done = []
+        with self._lock:
+            self.results[self._index[id(request)]] = result
+            for p in request.plans:
+                self._left[p.uid] -= 1
+                if self._left[p.uid] == 0:
+                    done.append(p.uid)
+        if done:
+            self._jobs.put(lambda: self._early(done))
+
+    def _pairs(self, uid: str) -> list[tuple[Request, Result]]:
+        return [(self.reqs[i], self.results[i]) for i in self.covering[uid]]
+
+    def _target(self, uid: str) -> int:
+        plan_, pairs = self.plans[uid], self._pairs(uid)
+        counts = total(r.counts for _, r in pairs)
+        if pairs[0][0].level != "STUDY" and counts.completed + counts.failed + counts.warning:
+            return plan_.held + counts.completed + counts.warning
+        return plan_.expected if plan_.expected is not None else plan_.held
+
+    def _early(self, uids: Sequence[str]) -> None:
+        receiver = self.r.receiver
+        assert receiver is not None
+        ready = [uid for uid in uids if not any(res.error for _, res in self._pairs(uid))]
+        targets = {uid: self._target(uid) for uid in ready}
+        held = receiver.count(targets)
+        for uid in ready:
+            if not receiver.holds_files or held[uid] >= targets[uid] > 0:
+                self._deferred.discard(uid)
+                if uid not in self.outcomes:
+                    self.outcomes[uid] = self._record(uid, held[uid])
+            else:
+                self._deferred.add(uid)
+
+    # -- the end -------------------------------------------------------------------------------
+    def finish(self, results: Sequence[Result], quick: bool = False) -> list[SeriesOutcome]:
+        """After the tools ended: record the rest (settled), withdraw what was never sent. `quick`
+        (interrupted): no waiting for a standing receiver beyond a moment."""
+        self._jobs.put(None)
+        self._thread.join()
+        if self._failure is not None:
+            raise self._failure
+        self.results = list(results)
+        receiver = self.r.receiver
+        assert receiver is not None
+        sent = {uid for uid in self.covering if any(r.answer or r.error for _, r in self._pairs(uid))}
+        rest = [uid for uid in self.covering if uid in sent and uid not in self.outcomes]
+        failed = {uid for uid in rest if any(r.error for _, r in self._pairs(uid))}
+        held = receiver.settle({uid: self._target(uid) for uid in rest if uid not in failed}, 0.5 if quick else None)
+        held |= receiver.settle({uid: self.plans[uid].expected or 0 for uid in failed}, wait=0.5)
+        self._nothing_filed_here(held)
+        for uid in rest:
+            self.outcomes[uid] = self._record(uid, held.get(uid, self.plans[uid].held))
+        out = []
+        for uid in self.covering:
+            if uid not in sent:
+                if uid in self._marked:
+                    self.r.db.withdraw_request(uid)
+                out.append(self.r.untried(self.plans[uid]))
+            else:
+                out.append(self.outcomes[uid])
+        return out
+
+    def _nothing_filed_here(self, held: dict[str, int]) -> None:
+        """A standing receiver that filed nothing of what the PACS delivered files elsewhere."""
+        r = self.r
+        delivered = sum(res.counts.completed for res in self.results)
+        if (r.receiver is not None and r.receiver.kind == "standing" and delivered and held
+                and not any(held.values()) and not self.outcomes and r.stopped_by is None):
+            r.end_run(LocalIOError(
+                f"the PACS sent {delivered} file(s) to AE '{r.pacs.aet_listener}' but none was filed in "
+                f"{r.base.root} within {r.options.wait:.0f} s",
+                "run px-listen for that AE on this BASEMOUNT, give --listenerPort for a receiver started by "
+                "px-move, or use --receiver elsewhere if that AE files somewhere else"))
+
+    def _record(self, uid: str, held_after: int) -> SeriesOutcome:
+        from pypx.move import SeriesOutcome
+
+        r, plan_, pairs = self.r, self.plans[uid], self._pairs(uid)
+        counts = total(res.counts for _, res in pairs)
+        error = next((res.error for _, res in pairs if res.error is not None), None)
+        if error is None and r.stopped_by is not None and held_after == plan_.held == 0:
+            error = r.stopped_by  # e.g. nothing reached this BASEMOUNT
+        message = str(error) if error is not None else ""
+        if error is not None:
+            r.note_error(uid, error)
+        reported = counts.completed + counts.failed + counts.warning
+        if plan_.expected is None and plan_.missing is None and reported and \
+                all(len(request.plans) == 1 for request, _ in pairs):
+            plan_.expected = reported  # no count from any C-FIND: this series' own sub-operations say how many
+        elsewhere = r.receiver is None or not r.receiver.holds_files
+        delivered = counts.completed + counts.warning if elsewhere else None
+        if elsewhere:
+            held_after = 0
+        state = final_state(plan_.expected, plan_.held, held_after, counts.failed, error is not None, delivered)
+        fetched = len(plan_.missing) if plan_.missing is not None else None
+        attempt = RetrieveAttempt(
+            at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), method=r.options.method,
+            status="success" if state == "complete" else state, completed=counts.completed, failed=counts.failed,
+            warning=counts.warning, seconds=round(time.monotonic() - r.started, 3), message=message,
+            fetched=fetched)
+        request = None if uid in self._marked else self._requests[uid]
+        if elsewhere:
+            r.db.record_delivery(uid, r.pacs.aet_listener, attempt, state, plan_.expected, request)
+        else:
+            r.db.record_outcome(uid, attempt, plan_.expected, request)
+        r.progress(plan_, held_after)
+        return SeriesOutcome(uid, plan_.study.uid, plan_.series.get("SeriesDescription"), plan_.expected,
+                             plan_.held, held_after, fetched, state, counts.completed, counts.failed,
+                             counts.warning, message, r.pacs.aet_listener if elsewhere else "")
+
+
+__all__ = ["Ledger", "SeriesPlan", "total"]

@@ -1,0 +1,233 @@
+"""Where a retrieve's files go, and how px-move knows they are there: the receiver's life cycle.
+
+- on demand: px-move starts a receiver (`pypx.listen.Listener`) for the duration of the retrieve; every
+  file of a request is written before the PACS's final response, so filing what is complete then is
+  all the waiting there is.
+- standing: a px-listen on the listener port files into this BASEMOUNT; px-move waits for the
+  database to list the files, woken by the database's own writes (`pypx.store.watch`), not a timer.
+- elsewhere: the destination is not pypx (ChRIS's receiver, another PACS): nothing is filed here, and
+  each series is judged by the PACS's sub-operation counts.
+- C-GET: the files come back on the retrieve's own association (`pypx.move` files getscu's folder).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pypx.errors import LocalIOError, PxError, UsageError
+from pypx.plan import RetrieveOptions, receiver_mode
+from pypx.settings import PacsSettings, Tls
+from pypx.store.layout import Basemount
+from pypx.store.records import Database
+from pypx.store.watch import Changes
+
+log = logging.getLogger(__name__)
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("0.0.0.0", port))  # noqa: S104 - probing whether storescp (which binds all) could
+        except OSError:
+            return False
+    return True
+
+
+class Receiver:
+    """Files that arrive here: `settle` waits until the database lists what each series should hold."""
+
+    kind = "here"
+    holds_files = True
+
+    def __init__(self, base: Basemount, wait: float) -> None:
+        self.base, self.wait = base, wait
+        self.db = Database(base)
+
+    def start(self) -> None:
+        return None
+
+    def stop(self, grace: float = 5.0) -> None:
+        return None
+
+    def held(self, series_uid: str) -> int:
+        return len(self.db.held_instances(series_uid))
+
+    def received(self) -> int:
+        return 0
+
+    def gone(self, grace: float = 0.0) -> PxError | None:
+        return None
+
+    def watch(self, changed: Callable[[], None]) -> None:
+        """Call `changed` whenever files may have been filed (until `stop`)."""
+        return None
+
+    def count(self, targets: Mapping[str, int]) -> dict[str, int]:
+        """Each series' count now, without waiting."""
+        return {uid: self.held(uid) for uid in targets}
+
+    def settle(self, targets: Mapping[str, int], wait: float | None = None) -> dict[str, int]:
+        """Each series' count once it reaches its target (files the PACS said it sent)."""
+        return self.count(targets)
+
+
+class Fetched(Receiver):
+    """C-GET: the files were filed from the retrieve's own folder before settling."""
+
+
+class OnDemand(Receiver):
+    kind = "ondemand"
+
+    def __init__(self, base: Basemount, wait: float, aet: str, port: int, tls: Tls | None = None) -> None:
+        super().__init__(base, wait)
+        from pypx.listen import Listener
+
+        # a TLS PACS sends over TLS too: the receiver takes the same key, certificate and CA
+        self.listener: Any = Listener(aet, port, base, tls=tls)
+
+    def start(self) -> None:
+        self.listener.start()
+        log.info("receiver %s listening on port %d for this retrieve", self.listener.aet, self.listener.port)
+
+    def stop(self, grace: float = 5.0) -> None:
+        self.listener.stop(grace)
+
+    def received(self) -> int:
+        return int(self.listener.received)
+
+    def watch(self, changed: Callable[[], None]) -> None:
+        self.listener.on_filed = changed
+
+    def settle(self, targets: Mapping[str, int], wait: float | None = None) -> dict[str, int]:
+        # the PACS answers a request after every file of it was written and closed: file what is complete
+        self.listener.drain()
+        return super().settle(targets, wait)
+
+    def gone(self, grace: float = 0.0) -> PxError | None:
+        """The error to report when the receiver has died (None while it runs).
+
+        A killed storescp drops its connections before its listening socket closes and before it can be
+        reaped, so the PACS may report the failure while storescp still looks alive: `grace` seconds are
+        given to its log to end (used after failed sub-operations while files were arriving).
+        """
+        listener = self.listener
+        alive = listener.running and not port_free(listener.port)
+        if alive and (not grace or listener.wait(grace)):
+            return None
+        listener.wait(2)  # its log ends as it exits
+        code = listener.returncode
+        last = next((line for line in reversed(listener.last_lines()) if line.startswith(("E:", "F:"))), "")
+        return LocalIOError(f"the receiver on port {listener.port} stopped during the retrieve "
+                            f"(storescp {'exit ' + str(code) if code is not None else 'exited'}"
+                            f"{': ' + last[3:] if last else ''})",
+                            "run px-move again: what arrived is kept and only the rest is fetched")
+
+
+class Standing(Receiver):
+    kind = "standing"
+
+    def __init__(self, base: Basemount, wait: float, port: int | None) -> None:
+        super().__init__(base, wait)
+        self.port = port
+
+    def start(self) -> None:
+        if error := self.missing():
+            raise error
+        self._watching = threading.Event()
+
+    def watch(self, changed: Callable[[], None]) -> None:
+        """px-listen records what it files: woken by the database's writes (inotify), not a timer."""
+        def run() -> None:
+            with Changes(self.db.series_dir) as changes:
+                while not self._watching.is_set():
+                    if changes.wait(1.0):
+                        changed()
+
+        threading.Thread(target=run, name="db-watch", daemon=True).start()
+
+    def stop(self, grace: float = 5.0) -> None:
+        if hasattr(self, "_watching"):
+            self._watching.set()
+
+    def missing(self) -> PxError | None:
+        """The error when nothing listens on the port any more (checked at start and after failures)."""
+        from pypx.listen import listening
+
+        if self.port is None or listening(self.port):
+            return None
+        return LocalIOError(f"no receiver on port {self.port}",
+                            "start px-listen there, or let px-move start one (--receiver auto or ondemand)")
+
+    def settle(self, targets: Mapping[str, int], wait: float | None = None) -> dict[str, int]:
+        """Wait, woken by database writes, until every series reaches its target, or nothing new is
+        filed for `wait` seconds."""
+        wait = self.wait if wait is None else wait
+        counts = {uid: 0 for uid in targets}
+        with Changes(self.db.series_dir) as changes:
+            last_change = time.monotonic()
+            while True:
+                pending = False
+                for uid, target in targets.items():
+                    if counts[uid] < target:
+                        now = self.held(uid)
+                        if now != counts[uid]:
+                            counts[uid], last_change = now, time.monotonic()
+                        pending = pending or now < target
+                if not pending:
+                    return counts
+                left = wait - (time.monotonic() - last_change)
+                if left <= 0:
+                    return counts
+                changes.wait(left)
+
+
+class Elsewhere(Receiver):
+    """The destination files elsewhere: nothing to wait for, nothing held here."""
+
+    kind = "elsewhere"
+    holds_files = False
+
+    def count(self, targets: Mapping[str, int]) -> dict[str, int]:
+        return dict.fromkeys(targets, 0)
+
+    def settle(self, targets: Mapping[str, int], wait: float | None = None) -> dict[str, int]:
+        return dict.fromkeys(targets, 0)
+
+
+def start(pacs: PacsSettings, base: Basemount, options: RetrieveOptions) -> Receiver:
+    """Choose the receiver and start it. `auto` looks again when the port changed hands in between (a
+    receiver that was there has stopped, or another process took the free port)."""
+    for attempt in range(3):
+        receiver = choose(pacs, base, options)
+        try:
+            receiver.start()
+        except (LocalIOError, UsageError):
+            if receiver_mode(options, pacs) != "auto" or attempt == 2:
+                raise
+            continue
+        return receiver
+    raise AssertionError("unreachable")
+
+
+def choose(pacs: PacsSettings, base: Basemount, options: RetrieveOptions) -> Receiver:
+    """The receiver for this retrieve; `auto` starts one when the listener port is free."""
+    if options.method == "get":
+        return Fetched(base, options.wait)
+    mode = receiver_mode(options, pacs)
+    port = pacs.listener_port
+    if mode == "elsewhere":
+        return Elsewhere(base, options.wait)
+    if mode == "auto":
+        mode = "ondemand" if port and port_free(port) else "standing"
+    if mode == "ondemand":
+        if not port:
+            raise UsageError("a receiver started for the retrieve needs --listenerPort",
+                             "or run px-listen and use --receiver standing")
+        return OnDemand(base, options.wait, pacs.aet_listener, port, pacs.tls)
+    return Standing(base, options.wait, port)

@@ -1,0 +1,59 @@
+"""Retrieve records: requests in one pass, withdrawn requests, deliveries elsewhere, the owner of a retrieve."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from pypx.status import status_of_uids
+from pypx.store.layout import Basemount
+from pypx.store.records import Database, RetrieveAttempt, SeriesRequest
+
+
+def db_at(tmp_path: Path) -> Database:
+    return Database(Basemount.from_db(tmp_path / "log"))
+
+
+def request(series: str, study: str = "1.1", patient: str = "P1") -> SeriesRequest:
+    return SeriesRequest(series, study, patient, 3, {"PatientName": "DOE^J", "SeriesDescription": f"S{series}"},
+                         "sandbox", "move", {})
+
+
+def test_requests_recorded_in_one_pass_list_every_series_under_its_study_and_patient(tmp_path: Path) -> None:
+    db = db_at(tmp_path)
+    db.record_requests([request("1.1.1"), request("1.1.2"), request("1.2.1", study="1.2")])
+    assert db.study("1.1")["SeriesList"] == ["1.1.1", "1.1.2"] and db.study("1.2")["SeriesList"] == ["1.2.1"]
+    assert db.patient("P1")["StudyList"] == ["1.1", "1.2"]
+    states = {s.series_uid: s.state for st in status_of_uids(db, ["1.1"]) for s in st.series}
+    assert states == {"1.1.1": "receiving", "1.1.2": "receiving"}  # this process, the owner, is alive
+
+
+def test_a_request_never_sent_is_withdrawn_and_the_series_is_absent_again(tmp_path: Path) -> None:
+    db = db_at(tmp_path)
+    db.record_requests([request("1.1.1")])
+    db.withdraw_request("1.1.1")
+    assert [s.state for st in status_of_uids(db, ["1.1"]) for s in st.series] == ["absent"]
+
+
+def test_a_dead_owner_leaves_no_series_receiving(tmp_path: Path) -> None:
+    db = db_at(tmp_path)
+    db.record_requests([request("1.1.1")])
+    gone = subprocess.Popen(["true"])  # noqa: S603, S607 - a PID that is certainly dead afterwards
+    gone.wait()
+    path = db.series_file("1.1.1", "retrieve")
+    record = json.loads(path.read_text())
+    record["owner"]["pid"] = gone.pid
+    path.write_text(json.dumps(record))
+    assert [s.state for st in status_of_uids(db, ["1.1"]) for s in st.series] == ["requested"]
+
+
+def test_a_delivery_elsewhere_is_recorded_and_read_back(tmp_path: Path) -> None:
+    db = db_at(tmp_path)
+    db.record_requests([request("1.1.1")])
+    attempt = RetrieveAttempt(at="2026-01-01T00:00:00", method="move", status="success", completed=3)
+    db.record_delivery("1.1.1", "CHRISRECV", attempt, "complete", 3)
+    assert db.delivery("1.1.1") == {"ae": "CHRISRECV", "state": "complete", "completed": 3, "failed": 0,
+                                    "warning": 0, "at": "2026-01-01T00:00:00"}
+    (series,) = [s for st in status_of_uids(db, ["1.1"]) for s in st.series]
+    assert (series.state, series.delivered_to, series.repacked) == ("delivered", "CHRISRECV", 0)
