@@ -41,6 +41,8 @@ def test_px_find_json_is_byte_for_byte_the_whole_document(run_cli, sandbox_pacs:
     whole = find(sandbox_pacs.settings, Query.build({k[2:]: v for k, v in filters.items()}, depth=depth), limit=limit)
     expected = to_pypx_json(whole)
     expected["args"]["PACS"] = parsed["args"]["PACS"]
+    if limit:  # whether the PACS saw the C-CANCEL before it finished is timing: so are the warnings' words
+        assert parsed.pop("warnings") and expected.pop("warnings")
     assert parsed == expected
 
 
