@@ -178,8 +178,9 @@ def test_deleted_files_make_status_partial_and_a_rerun_fetches_exactly_those(
 
 
 @pytest.mark.parametrize("options", [["--retrieveLevel", "study"], ["--parallel", "2"],
-                                     ["--retrieveLevel", "study", "--parallel", "2", "--method", "get"]],
-                         ids=["study-level", "parallel", "study-level-parallel-get"])
+                                     ["--retrieveLevel", "study", "--parallel", "2", "--method", "get"],
+                                     ["--retrieveLevel", "series", "--intraSeriesRetrieveDelay", "0.05"]],
+                         ids=["study-level", "parallel", "study-level-parallel-get", "paced-series"])
 def test_study_level_and_parallel_retrieves_give_the_same_complete_tree(
         run_cli, sandbox_pacs: SandboxPacs, fresh_base: Basemount, options: list[str]) -> None:
     patient = sandbox_pacs.patient(9)
