@@ -188,6 +188,10 @@ class Ledger:
         message = str(error) if error is not None else ""
         if error is not None:
             r.note_error(uid, error)
+        reported = counts.completed + counts.failed + counts.warning
+        if plan_.expected is None and plan_.missing is None and reported and \
+                all(len(request.plans) == 1 for request, _ in pairs):
+            plan_.expected = reported  # no count from any C-FIND: this series' own sub-operations say how many
         elsewhere = r.receiver is None or not r.receiver.holds_files
         delivered = counts.completed + counts.warning if elsewhere else None
         if elsewhere:

@@ -15,8 +15,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+from pypx.dicom.query import level_of
 from pypx.dicom.results import FindResult, Match, StudyResult
-from pypx.errors import UsageError
+from pypx.errors import PacsFailure, UsageError
 from pypx.settings import PacsSettings
 from pypx.store.records import Database
 
@@ -204,16 +205,28 @@ def plan(result: FindResult, pacs: PacsSettings, db: Database, options: Retrieve
     if options.receiver == "elsewhere":
         return _plan_elsewhere(result, pacs, db, options)
     plans = []
+    chosen = chosen_images(result)
     for study, series in result.all_series():
         uid = series.get("SeriesInstanceUID")
         held = _held(db, uid)
         expected = _int(series.get("NumberOfSeriesRelatedInstances"))
+        if uid in chosen:  # an image-level filter chose some instances: those, not the whole series
+            wanted = chosen[uid]
+            missing = sorted(wanted - set(held)) if not options.force else sorted(wanted)
+            plans.append(SeriesPlan(study, series, len(wanted), len(wanted & set(held)), missing, not missing))
+            continue
         plans.append(SeriesPlan(study, series, expected, len(held)))
     # Complete series (as many files present as the PACS reported) need no image-level look-up;
     # partial ones (and series whose count the PACS did not report) get one, all over one association.
-    need_images = [p for p in plans if not options.force and (p.expected is None or 0 < p.held < p.expected)]
+    need_images = [p for p in plans if not options.force and p.uid not in chosen
+                   and (p.expected is None or 0 < p.held < p.expected)]
     if need_images:
-        for p, uids in zip(need_images, _image_uids(pacs, need_images, options.findscu), strict=True):
+        try:
+            image_uids = _image_uids(pacs, need_images, options.findscu)
+        except PacsFailure as err:  # a PACS without image-level C-FIND: the retrieve's counts will tell
+            log.warning("no image-level C-FIND (%s); expected counts come from the retrieve's sub-operations", err)
+            need_images, image_uids = [], []
+        for p, uids in zip(need_images, image_uids, strict=True):
             p.expected = len(uids) if p.expected is None else p.expected
             held_uids = set(_held(db, p.uid))
             missing = sorted(uids - held_uids)
@@ -240,6 +253,16 @@ def _plan_elsewhere(result: FindResult, pacs: PacsSettings, db: Database,
                 and delivered.get("state") == "complete")
         plans.append(SeriesPlan(study, series, _int(series.get("NumberOfSeriesRelatedInstances")), 0, skip=done))
     return plans
+
+
+def chosen_images(result: FindResult) -> dict[str, set[str]]:
+    """SeriesInstanceUID -> the SOPInstanceUIDs an image-depth find with an image-level filter chose."""
+    filters = result.args.get("filters") or {}
+    if result.args.get("depth") != "IMAGE" or not isinstance(filters, dict) or \
+            not any(value and level_of(key) == "IMAGE" for key, value in filters.items()):
+        return {}
+    return {series_uid: {m.get("SOPInstanceUID") for m in images} - {""}
+            for study in result.studies for series_uid, images in study.images.items()}
 
 
 def _held(db: Database, series_uid: str) -> dict[str, Path]:

@@ -7,7 +7,7 @@ import pytest
 from pypx.cli.common import CliResult, invoke
 
 # Swift sandbox and CUBE stand-in fixtures (session-scoped Swift, started only when a test asks for it)
-pytest_plugins = ["tests.integration.swift_fixtures"]
+pytest_plugins = ["tests.integration.swift_fixtures", "tests.integration.qrscp_fixtures"]
 
 
 @pytest.fixture

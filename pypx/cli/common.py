@@ -13,7 +13,10 @@ import json
 import logging
 import os
 import signal
+import stat
 import sys
+import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import import_module
@@ -135,6 +138,41 @@ def add_tls_options(group: argparse._ActionsContainer) -> None:
                        help="DICOM TLS: do not verify the peer's certificate (tests only)")
 
 
+# A px-find JSON of 10^5 series is ~150 MB; past this cap an input is not a find result (or is endless).
+MAX_INPUT_BYTES = 1024**3
+
+
+def read_input_text(path: str | None, env: Env, what: str = "--reportDataFile",
+                    limit: int = MAX_INPUT_BYTES) -> str:
+    """A UTF-8 text input: a regular file of at most `limit` bytes, or stdin (path None or '-').
+
+    Devices and directories are refused before reading (so /dev/zero is not read until memory runs out),
+    pipes (`<(px-find ...)`) are read up to the cap; bytes that are not UTF-8 are a one-line usage error.
+    """
+    source = "the input on stdin" if path in (None, "-") else path
+    try:
+        if path in (None, "-"):
+            text = env.stdin.read(limit + 1)
+            if len(text) > limit:
+                raise UsageError(f"{source} is larger than {limit // 1024**2} MB", "expected px-find JSON")
+            return text
+        info = os.stat(path)
+        if not (stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode)):
+            raise UsageError(f"{what} {path} is not a regular file", "give a file saved from px-find --json")
+        if info.st_size > limit:
+            raise UsageError(f"{what} {path} is larger than {limit // 1024**2} MB", "expected px-find JSON")
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+        if len(data) > limit:
+            raise UsageError(f"{what} {path} is larger than {limit // 1024**2} MB", "expected px-find JSON")
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UsageError(f"{source} is not UTF-8 text (byte {err.start})", "expected the output of px-find --json") \
+            from None
+    except OSError as err:
+        raise UsageError(f"cannot read {path}: {err.strerror or err}") from None
+
+
 def basemount(args: argparse.Namespace) -> Basemount:
     return Basemount.from_db(getattr(args, "db", None))
 
@@ -145,6 +183,27 @@ def setup_logging(verbosity: int, debug: bool, stream: IO[str]) -> None:
     root.handlers[:] = [logging.StreamHandler(stream)]
     root.handlers[0].setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root.setLevel(level)
+    warnings.showwarning = _LibraryWarnings()
+
+
+class _LibraryWarnings:
+    """Python warnings (pydicom's, about odd values in a PACS's answers) as one INFO line each, shown at -v 2:
+    never the multi-line default with library paths and source lines. A flood is cut after `cap` lines."""
+
+    def __init__(self, cap: int = 20) -> None:
+        self.log = logging.getLogger("pypx.library")
+        self.cap, self.shown = cap, 0
+
+    def __call__(self, message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: IO[str] | None = None, line: str | None = None) -> None:
+        self.shown += 1
+        if self.shown > self.cap:
+            if self.shown == self.cap + 1:
+                self.log.info("further library warnings not shown")
+            return
+        text = str(message).split(" Please see <", 1)[0]
+        origin = filename.rsplit("/site-packages/", 1)[-1].split("/", 1)[0] if "site-packages" in filename else ""
+        self.log.info("%s%s", f"{origin}: " if origin else "", text.splitlines()[0] if text else category.__name__)
 
 
 Main = Callable[[list[str], Env], int]
@@ -159,10 +218,16 @@ def run_cli(prog: str, main: Main, argv: Sequence[str], env: Env | None = None) 
     except _ParserExit as done:
         return done.code
     except PxError as err:
-        if debug:
-            raise
+        if debug:  # the traceback, then the same line and the same exit code as without --debug
+            traceback.print_exc(file=env.stderr)
         env.err(f"{prog}: {err}")
         return int(err.exit_code)
+    except RecursionError:
+        # json and other recursive readers give up on absurdly nested input (a JSON array 100,000 deep)
+        if debug:
+            traceback.print_exc(file=env.stderr)
+        env.err(f"{prog}: the input is nested too deeply to read: expected px-find JSON or a pypx record")
+        return int(ExitCode.USAGE)
     except KeyboardInterrupt:
         env.err(f"{prog}: interrupted")
         return int(ExitCode.INTERRUPTED)
@@ -172,7 +237,7 @@ def run_cli(prog: str, main: Main, argv: Sequence[str], env: Env | None = None) 
     except OSError as err:
         # disk full, permissions, a vanished mount: local trouble the user can act on, not a bug
         if debug:
-            raise
+            traceback.print_exc(file=env.stderr)
         where = f" ({err.filename})" if err.filename else ""
         env.err(f"{prog}: {err.strerror or err}{where}: check free space and permissions")
         return int(ExitCode.LOCAL_IO)

@@ -19,10 +19,11 @@ from pypx.cli.common import (
 from pypx.cli.services import add_cube_options, add_storage_options
 from pypx.cli.settings import pacs_settings
 from pypx.dicom.query import Level, Query, level_of
-from pypx.dicom.results import to_dicom_json, to_pypx_json
+from pypx.dicom.results import FindResult, PypxJsonStream, StudyResult, to_dicom_json, to_pypx_json
 from pypx.errors import ExitCode, UsageError
 from pypx.find import find
 from pypx.report import ReportOptions, render
+from pypx.settings import PacsSettings
 
 PROG = "px-find"
 
@@ -106,6 +107,8 @@ def run(argv: list[str], env: Env) -> int:
     pacs = pacs_settings(args, base)
     names = then_names(args, args.then)
     chain = prepare(args, names, base, env) if names else None  # options checked before anything is sent
+    if chain is None and not args.dicomjson and (args.json or args.verbosity):
+        return _streamed(env, args, pacs, query)
     result = find(pacs, query, limit=args.limit, binary=args.findscu)
     code = ExitCode.PARTIAL if result.limited else ExitCode.OK
     for warning in result.warnings:
@@ -119,6 +122,29 @@ def run(argv: list[str], env: Env) -> int:
     elif args.verbosity:
         env.stdout.write(render(result, ReportOptions(), color=bool(env.stdout_isatty) and not env.no_color))
     return int(code)
+
+
+def _streamed(env: Env, args: argparse.Namespace, pacs: PacsSettings, query: Query) -> int:
+    """--json or the table, written study by study as the PACS answers: memory stays flat for any size."""
+    if args.json:
+        stream = PypxJsonStream(env.stdout.write)
+        result = find(pacs, query, limit=args.limit, binary=args.findscu, on_study=stream.study)
+        stream.finish(result)
+        env.stdout.write("\n")
+    else:
+        color = bool(env.stdout_isatty) and not env.no_color
+        shown = 0
+
+        def table(study: StudyResult, command: str) -> None:
+            nonlocal shown
+            text = render(FindResult((study,)), ReportOptions(), color=color)
+            env.stdout.write(("\n" if shown and text else "") + text)
+            shown += bool(text)
+
+        result = find(pacs, query, limit=args.limit, binary=args.findscu, on_study=table)
+    for warning in result.warnings:
+        env.err(f"{PROG}: warning: {warning}")
+    return int(ExitCode.PARTIAL if result.limited else ExitCode.OK)
 
 
 def main() -> None:

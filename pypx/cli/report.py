@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
-from pathlib import Path
 
-from pypx.cli.common import Env, Parser, entry, make_parser, parse
-from pypx.errors import LocalIOError, UsageError
+from pypx.cli.common import Env, Parser, entry, make_parser, parse, read_input_text
+from pypx.errors import UsageError
 from pypx.report import COLORIZE_CHOICES, FORMATS, options_from_flags, read_find_result, render, use_color
 
 PROG = "px-report"
@@ -67,16 +66,10 @@ def _read_input(args: argparse.Namespace, env: Env) -> tuple[str, str]:
     if args.reportData is not None:
         return args.reportData, "--reportData"
     if args.reportDataFile and args.reportDataFile != "-":
-        path = Path(args.reportDataFile)
-        try:
-            return path.read_text(encoding="utf-8"), str(path)
-        except UnicodeDecodeError:
-            raise UsageError(f"{path} is not UTF-8 text", "expected the output of px-find --json") from None
-        except OSError as err:
-            raise LocalIOError(f"cannot read {path}: {err.strerror or err}") from None
+        return read_input_text(args.reportDataFile, env), args.reportDataFile
     if _stdin_is_terminal(env):
         raise UsageError("no input", "pipe px-find --json into px-report, or use --reportData/--reportDataFile")
-    return env.stdin.read(), "the input on stdin"
+    return read_input_text(None, env), "the input on stdin"
 
 
 def _terminal_width(env: Env) -> int | None:

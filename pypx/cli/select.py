@@ -4,19 +4,21 @@ px-find's query flags (the PACS is asked), a saved px-find JSON, or study/series
 from __future__ import annotations
 
 import argparse
+import logging
 from dataclasses import dataclass
 from typing import Any
 
-from pypx.cli.common import Env
+from pypx.cli.common import Env, read_input_text
 from pypx.cli.find import FILTER_FLAGS, add_query_options, query_from_args
 from pypx.cli.settings import pacs_settings
-from pypx.dicom.results import FindResult
+from pypx.dicom.results import FindResult, keep_identified
 from pypx.errors import UsageError
 from pypx.find import find
 from pypx.report.source import parse_find_json
 from pypx.store.layout import Basemount
 
 UID_FLAGS = ("StudyInstanceUID", "SeriesInstanceUID")
+log = logging.getLogger(__name__)
 
 
 def add_selection_options(parser: argparse.ArgumentParser, folder: bool = False) -> None:
@@ -36,17 +38,16 @@ def split(value: str | None, separator: str = "\\") -> list[str]:
 
 def load_find_json(args: argparse.Namespace, env: Env) -> tuple[dict[str, Any], FindResult]:
     """The px-find JSON of --reportDataFile (a path, or '-'), --reportData, or stdin: raw and typed."""
-    if args.reportDataFile and args.reportDataFile != "-":
-        try:
-            with open(args.reportDataFile, encoding="utf-8") as handle:
-                text = handle.read()
-        except OSError as err:
-            raise UsageError(f"cannot read {args.reportDataFile} ({err.strerror})") from None
-    elif getattr(args, "reportData", None):
-        text = args.reportData
+    if getattr(args, "reportData", None) and not args.reportDataFile:
+        text, source = args.reportData, "--reportData"
     else:
-        text = env.stdin.read()
-    return parse_find_json(text)
+        text = read_input_text(args.reportDataFile, env)
+        source = args.reportDataFile if args.reportDataFile not in (None, "-") else "the input"
+    raw, result = parse_find_json(text, source)
+    result, notes = keep_identified(result)
+    for note in notes:
+        log.warning("%s: %s", source, note)
+    return raw, result
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 import pydicom
+from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from pypx.dcmtk.status import DimseStatus, from_dcmtk_name
+from pypx.dicom.header import TEXT_VRS, decode_number, decode_text, read_top_level
 
 # anchored at the start of findscu's log lines: the request identifiers are echoed into the same log
 _SENDING = "I: Sending Find Request"
@@ -38,8 +40,12 @@ class ResponseCollector(Generic[T]):
     """Reads response files while findscu runs: a file named in the log is complete once the next
     log line arrives (findscu names it, then writes it, then waits for the next response)."""
 
-    def __init__(self, read: Callable[[Path], T]) -> None:
+    def __init__(self, read: Callable[[Path], T], on_answer: Callable[[int, T], None] | None = None,
+                 on_final: Callable[[int], None] | None = None) -> None:
+        """With `on_answer`, each answer goes to it as it is read (query index, answer) instead of being kept in
+        `groups` (so a find of 10^5 series never holds them all); `on_final` hears of each final status."""
         self.read = read
+        self.on_answer, self.on_final = on_answer, on_final
         self.groups: list[list[T]] = []
         self.statuses: list[DimseStatus | None] = []
         self._pending: Path | None = None
@@ -53,14 +59,20 @@ class ResponseCollector(Generic[T]):
             self._pending = Path(written.group(1))
         elif self.groups and (final := _FINAL.search(line)):
             self.statuses[-1] = from_dcmtk_name(final.group(1))
+            if self.on_final is not None:
+                self.on_final(len(self.groups) - 1)
 
     def close(self) -> None:
         self._flush()
 
     def _flush(self) -> None:
         if self._pending is not None:
-            self.groups[-1].append(self.read(self._pending))
+            answer = self.read(self._pending)
             self._pending = None
+            if self.on_answer is not None:
+                self.on_answer(len(self.groups) - 1, answer)
+            else:
+                self.groups[-1].append(answer)
 
 
 def group_responses(log: str) -> list[QueryResponses]:
@@ -94,7 +106,34 @@ def dataset_tags(ds: Dataset) -> dict[str, str]:
     return out
 
 
+_SKIPPED = frozenset({"SpecificCharacterSet", "RetrieveAETitle", "InstanceAvailability"})
+
+
 def read_response(path: Path) -> dict[str, str]:
-    return dataset_tags(pydicom.dcmread(path, force=True))
+    """keyword -> text of a C-FIND response file: the fast reader, or pydicom where it cannot (same values)."""
+    fast = _read_fast(path)
+    return fast if fast is not None else dataset_tags(pydicom.dcmread(path, force=True))
+
+
+def _read_fast(path: Path) -> dict[str, str] | None:
+    read = read_top_level(path)
+    if read is None:
+        return None
+    elements, encodings = read
+    out: dict[str, str] = {}
+    for tag, vr, raw in elements:
+        if tag >> 16 in (0x0000, 0x0002) or tag & 0x10000:  # command and meta groups, private tags
+            continue
+        keyword = keyword_for_tag(tag)
+        if not keyword or keyword in _SKIPPED:
+            continue
+        vr = vr or dictionary_VR(tag)
+        if vr in TEXT_VRS:
+            out[keyword] = decode_text(vr, raw, encodings)
+        elif (number := decode_number(vr, raw)) is not None:
+            out[keyword] = number
+        else:  # AT, OB, SQ and other VRs pydicom prints its own way
+            return None
+    return out
 
 

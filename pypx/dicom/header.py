@@ -5,7 +5,8 @@ the whole dataset and costs ~0.4 ms a file. This walker reads the Part 10 meta g
 over the little-endian (implicit or explicit VR) dataset by element lengths, keeping the raw
 bytes of the wanted tags, and walks on to the end of the file by lengths alone (no pixel data is
 read). A file that ends inside an element is reported as truncated: pydicom accepts such files
-silently. Values are decoded with pydicom's character-set tables. Anything else (deflated or
+silently; so is an image (it has Rows) that ends without its pixel data, as a file cut exactly before
+that last element does. Values are decoded with pydicom's character-set tables. Anything else (deflated or
 big-endian transfer syntax, odd VRs) falls back to pydicom, whose reading is not checked for
 truncation.
 """
@@ -30,6 +31,8 @@ DEFLATED = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")
 UNDEFINED = 0xFFFFFFFF
 ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 CHARSET_TAG = 0x00080005
+ROWS_TAG = 0x00280010
+PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})  # float, double float, pixel data
 LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"})
 TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI",
                       "UR", "UT"})
@@ -73,6 +76,7 @@ class _Walker:
     def __init__(self, source: _Source, wanted: frozenset[int]) -> None:
         self.source, self.wanted = source, wanted
         self.found: dict[int, tuple[str | None, bytes]] = {}
+        self.pixels = False  # a pixel data element at the top level
 
     def element(self, position: int, explicit: bool) -> tuple[int, str | None, int, int]:
         """(tag, VR, value length, value position) of the element at `position`."""
@@ -96,6 +100,8 @@ class _Walker:
             tag, vr, length, position = self.element(position, explicit)
             if tag == ITEM_END and end is None:
                 return position
+            if top and tag in PIXEL_TAGS:
+                self.pixels = True
             if length == UNDEFINED:
                 position = self.sequence(position, explicit and vr != "UN")
                 continue
@@ -184,8 +190,12 @@ def _fast(path: Path, tags: dict[int, str]) -> dict[str, str]:
         syntax, start = _meta(source)
         if syntax in DEFLATED or syntax == EXPLICIT_BE:
             raise _Unsupported(syntax)
-        walker = _Walker(source, frozenset(tags) | {CHARSET_TAG})
+        walker = _Walker(source, frozenset(tags) | {CHARSET_TAG, ROWS_TAG})
         walker.dataset(start, syntax != IMPLICIT_LE, source.size, top=True)
+        if ROWS_TAG in walker.found and not walker.pixels:
+            # pixel data is the last element: a copy cut exactly before it ends on an element boundary
+            raise HeaderError(f"truncated: an image (it has Rows) whose file ends at byte {source.size} "
+                              "without pixel data")
     charset_raw = walker.found.get(CHARSET_TAG, (None, b""))[1]
     charset = tuple(c.strip(" \0") for c in charset_raw.decode("ascii", "replace").split("\\"))
     encodings = _encodings(charset if any(charset) else ())
@@ -237,3 +247,66 @@ def read_tags(path: Path, keywords: frozenset[str]) -> dict[str, str]:
         return _with_pydicom(path, keywords)
     except OSError as err:
         raise HeaderError(f"cannot read ({err.strerror})") from None
+
+
+def read_top_level(path: Path) -> tuple[list[tuple[int, str | None, bytes]], list[str]] | None:
+    """Every top-level element of a little-endian Part 10 file as (tag, VR or None if implicit, raw value),
+    and the character set's Python encodings; None when the fast walker cannot read the file.
+
+    For C-FIND responses: small files read many times a second, where pydicom's reader is the cost.
+    """
+    try:
+        with open(path, "rb") as handle:
+            source = _Source(handle, path.stat().st_size)
+            syntax, start = _meta(source)
+            if syntax in DEFLATED or syntax == EXPLICIT_BE:
+                return None
+            walker = _AllWalker(source)
+            walker.dataset(start, syntax != IMPLICIT_LE, source.size, top=True)
+    except (_Unsupported, HeaderError, OSError, struct.error, UnicodeDecodeError):
+        return None
+    charset_raw = next((raw for tag, _, raw in walker.elements if tag == CHARSET_TAG), b"")
+    charset = tuple(c.strip(" \0") for c in charset_raw.decode("ascii", "replace").split("\\"))
+    return walker.elements, _encodings(charset if any(charset) else ())
+
+
+class _AllWalker(_Walker):
+    """Keeps every top-level element (sequences are stepped over and left out)."""
+
+    def __init__(self, source: _Source) -> None:
+        super().__init__(source, frozenset())
+        self.elements: list[tuple[int, str | None, bytes]] = []
+
+    def dataset(self, position: int, explicit: bool, end: int | None, top: bool) -> int:
+        if not top:
+            return super().dataset(position, explicit, end, top)
+        limit = self.source.size if end is None else end
+        while position < limit:
+            tag, vr, length, position = self.element(position, explicit)
+            if length == UNDEFINED:
+                position = self.sequence(position, explicit and vr != "UN")
+                continue
+            data, at = self.source.view(position, length)
+            if vr != "SQ":
+                self.elements.append((tag, vr, bytes(data[at:at + length])))
+            position += length
+        return position
+
+
+def decode_text(vr: str, raw: bytes, encodings: list[str]) -> str:
+    """A text element's value as pydicom gives it, backslash-joined: each value without padding."""
+    if vr in ("PN", "LO", "SH", "LT", "ST", "UT", "UC"):
+        text = decode_bytes(raw, encodings, _DELIMITERS)
+    else:
+        text = raw.decode("ascii", "replace")
+    values = [text] if vr in SINGLE_VALUED else text.split("\\")
+    return "\\".join(v.strip(" \0") for v in values)
+
+
+def decode_number(vr: str, raw: bytes) -> str | None:
+    """A binary number element as text (None: not a number VR, or a length that does not fit it)."""
+    code = NUMBERS.get(vr)
+    if code is None or len(raw) % struct.calcsize(code):
+        return None
+    numbers = struct.unpack(f"<{len(raw) // struct.calcsize(code)}{code}", raw)
+    return "\\".join(str(n) for n in numbers)

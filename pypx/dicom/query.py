@@ -73,13 +73,52 @@ def level_of(keyword: str, default: Level = "SERIES") -> Level:
     return found if found else default  # type: ignore[return-value]
 
 
+# VRs that hold bytes or numbers in binary, or whose VR depends on other elements: not matchable as text
+_BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+_INTEGER_RANGE = {"US": (0, 2**16 - 1), "SS": (-(2**15), 2**15 - 1), "UL": (0, 2**32 - 1),
+                  "SL": (-(2**31), 2**31 - 1), "UV": (0, 2**64 - 1), "SV": (-(2**63), 2**63 - 1),
+                  "IS": (-(2**31), 2**31 - 1)}
+_TEXT_VRS = frozenset({"LT", "ST", "UT"})
+_CHARSET_VRS = frozenset({"SH", "LO", "ST", "LT", "UC", "UT", "PN"})  # the VRs a character set applies to  # free text: backslash and CR/LF/TAB/FF are ordinary characters
+_CONTROL = re.compile(r"[\x00-\x1a\x1c-\x1f\x7f]")  # ESC (0x1b) switches character sets
+_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]")
+_DS = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def shown(value: str, limit: int = 80) -> str:
+    """A value for a one-line message: quoted, control characters escaped, long ones cut."""
+    cut = value[:limit] + ("..." if len(value) > limit else "")
+    if cut.isprintable():
+        return f"'{cut}'"
+    return ascii(cut)
+
+
 def check_keyword(keyword: str) -> str:
     tag = tag_for_keyword(keyword) if keyword else None  # pydicom maps '' to a retired tag
     if tag is None or keyword_for_tag(tag) != keyword:
-        raise UsageError(f"'{keyword}' is not a DICOM keyword", "use pydicom's names, e.g. PatientName, StudyDate")
-    if dictionary_VR(tag) == "SQ":
-        raise UsageError(f"'{keyword}' is a sequence; sequence matching is not supported")
+        raise UsageError(f"{shown(keyword)} is not a DICOM keyword", "use pydicom's names, e.g. PatientName, StudyDate")
+    vr = dictionary_VR(tag)
+    if vr == "SQ":
+        raise UsageError(f"{shown(keyword)} is a sequence; sequence matching is not supported")
+    if vr in _BINARY_VRS or " or " in vr:
+        raise UsageError(f"{shown(keyword)} holds binary data (VR {vr}) and cannot be a query key",
+                         "query by text, number, date or UID attributes")
     return keyword
+
+
+def _check_chars(keyword: str, vr: str, value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: bytes that were not UTF-8 on the command line
+        raise UsageError(f"--{keyword}: the value is not valid UTF-8 text") from None
+    if vr not in _CHARSET_VRS and not value.isascii():
+        raise UsageError(f"--{keyword} {shown(value)}: VR {vr} values are plain ASCII")
+    if (_TEXT_CONTROL if vr in _TEXT_VRS else _CONTROL).search(value):
+        raise UsageError(f"--{keyword}: the value holds a control character", "DICOM text values cannot carry them")
+    # longer than the VR's maximum is the PACS's to judge (it matches nothing, or is refused there); longer
+    # than an element's 16-bit length cannot be written at all
+    if len(value.encode("utf-8")) > 65534:
+        raise UsageError(f"--{keyword}: the value is longer than a DICOM element can hold (64 KB)")
 
 
 def _valid_date(text: str) -> bool:
@@ -107,13 +146,13 @@ def _check_range(keyword: str, value: str, check: Callable[[str], bool], what: s
     low, sep, high = value.partition("-")
     ends = [low, high] if sep else [low]
     if sep and not (low or high):
-        raise UsageError(f"--{keyword} '{value}': a range needs at least one end")
+        raise UsageError(f"--{keyword} {shown(value)}: a range needs at least one end")
     for end in ends:
         if end and not check(end):
-            raise UsageError(f"--{keyword} '{value}' is not a valid {what} or range",
+            raise UsageError(f"--{keyword} {shown(value)} is not a valid {what} or range",
                              f"use {'YYYYMMDD' if what == 'date' else 'HHMMSS'}, A-B, A- or -B")
     if sep and low and high and low > high:
-        raise UsageError(f"--{keyword} '{value}': the range runs backwards")
+        raise UsageError(f"--{keyword} {shown(value)}: the range runs backwards")
 
 
 def check_value(keyword: str, value: str) -> str:
@@ -127,18 +166,26 @@ def check_value(keyword: str, value: str) -> str:
         _check_range(keyword, value, _valid_time, "time")
     elif vr == "DT":
         if not re.match(r"^[0-9.+-]+$", value):
-            raise UsageError(f"--{keyword} '{value}' is not a valid date-time or range")
+            raise UsageError(f"--{keyword} {shown(value)} is not a valid date-time or range")
     elif vr == "UI":
         for uid in value.split("\\"):
             if not _UID.match(uid) or len(uid) > 64:
-                raise UsageError(f"--{keyword} '{uid}' is not a UID", "UIDs are digits and dots, at most 64 long; "
+                raise UsageError(f"--{keyword} {shown(uid)} is not a UID", "UIDs are digits and dots, at most 64 long; "
                                  "give several as uid1\\uid2; wildcards do not apply to UIDs")
     elif vr == "AS":
         if not _AGE.match(value):
-            raise UsageError(f"--{keyword} '{value}' is not an age", "use nnnD, nnnW, nnnM or nnnY, e.g. 045Y")
-    elif vr in ("IS", "US", "UL", "SS", "SL"):
-        if not re.match(r"^[+-]?\d+$", value.strip()):
-            raise UsageError(f"--{keyword} '{value}' must be an integer")
+            raise UsageError(f"--{keyword} {shown(value)} is not an age", "use nnnD, nnnW, nnnM or nnnY, e.g. 045Y")
+    elif vr in _INTEGER_RANGE:
+        low, high = _INTEGER_RANGE[vr]
+        for number in value.split("\\"):
+            if not re.match(r"^ *[+-]?\d+ *$", number):
+                raise UsageError(f"--{keyword} {shown(value)} must be an integer")
+            if not low <= int(number) <= high:
+                raise UsageError(f"--{keyword} {shown(value)} is out of range for VR {vr} ({low} to {high})")
+    elif vr in ("DS", "FL", "FD"):
+        if not all(_DS.match(number.strip()) for number in value.split("\\")):
+            raise UsageError(f"--{keyword} {shown(value)} must be a decimal number")
+    _check_chars(keyword, vr, value)
     return value
 
 
@@ -155,6 +202,11 @@ class Query:
     def build(cls, filters: Mapping[str, str], returns: Iterable[str] = (), depth: Level = "SERIES",
               root: Literal["study", "patient"] = "study") -> "Query":
         checked = {check_keyword(k): check_value(k, v) for k, v in filters.items()}
+        deep = sorted(k for k, v in checked.items() if v and k in IMAGE_KEYS)
+        if depth != "IMAGE" and deep:
+            # a filter that is never sent would silently widen the query (and a retrieve) to whole series
+            raise UsageError(f"--{deep[0]} is an image-level key, which a {depth.lower()}-depth query does not send",
+                             "use --level image")
         return cls(checked, tuple(check_keyword(k) for k in returns), depth, root)
 
     def keys_for(self, level: Level) -> dict[str, str]:

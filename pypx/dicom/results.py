@@ -10,10 +10,14 @@ Values are strings as the PACS sent them (padding stripped); multi-values are jo
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+from pypx.dicom.merge import is_uid
 
 
 @dataclass(frozen=True)
@@ -65,19 +69,21 @@ def _match_to_pypx(match: Match) -> dict[str, Any]:
     return {keyword: _tag_entry(keyword, value) for keyword, value in sorted(match.tags.items())}
 
 
-def to_pypx_json(result: FindResult) -> dict[str, Any]:
-    data = []
-    for study in result.studies:
-        entry = _match_to_pypx(study.study)
-        entry["series"] = []
-        for series in study.series:
-            series_entry = _match_to_pypx(series)
-            images = study.images.get(series.get("SeriesInstanceUID"))
-            if images is not None:
-                series_entry["images"] = [_match_to_pypx(image) for image in images]
-            entry["series"].append(series_entry)
-        data.append(entry)
-    out: dict[str, Any] = {"status": "success", "command": result.command, "data": data}
+def study_to_pypx(study: StudyResult) -> dict[str, Any]:
+    """One element of the pypx JSON's "data": the study's tags and its "series" (with "images" at image depth)."""
+    entry = _match_to_pypx(study.study)
+    entry["series"] = []
+    for series in study.series:
+        series_entry = _match_to_pypx(series)
+        images = study.images.get(series.get("SeriesInstanceUID"))
+        if images is not None:
+            series_entry["images"] = [_match_to_pypx(image) for image in images]
+        entry["series"].append(series_entry)
+    return entry
+
+
+def _after_data(result: FindResult) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     if result.warnings:
         out["warnings"] = list(result.warnings)
     if result.limited:
@@ -86,11 +92,67 @@ def to_pypx_json(result: FindResult) -> dict[str, Any]:
     return out
 
 
+def to_pypx_json(result: FindResult) -> dict[str, Any]:
+    data = [study_to_pypx(study) for study in result.studies]
+    return {"status": "success", "command": result.command, "data": data, **_after_data(result)}
+
+
+_STRING = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses for strings (C code)
+
+
+def _dumps(value: Any, level: int) -> str:
+    """`json.dumps(value, indent=2, ensure_ascii=False)` as it reads nested `level` deep, for dicts, lists
+    and strings; json's indenting encoder is pure Python, and this is the cost of a large find's output."""
+    if isinstance(value, str):
+        return _STRING(value)
+    inner = "\n" + "  " * (level + 1)
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        if not value:
+            return "{}"
+        body = ("," + inner).join(_STRING(key) + ": " + _dumps(item, level + 1) for key, item in value.items())
+        return "{" + inner + body + "\n" + "  " * level + "}"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        return "[" + inner + ("," + inner).join(_dumps(item, level + 1) for item in value) + "\n" + "  " * level + "]"
+    return json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + "  " * level)
+
+
+class PypxJsonStream:
+    """The text of `json.dumps(to_pypx_json(result), indent=2, ensure_ascii=False)`, byte for byte, written
+    one study at a time as a find delivers them (`study`), then closed with what is known last (`finish`)."""
+
+    def __init__(self, write: Callable[[str], object]) -> None:
+        self.write = write
+        self.started = False
+        self.count = 0
+
+    def _start(self, command: str) -> None:
+        self.write('{\n  "status": "success",\n  "command": ' + json.dumps(command, ensure_ascii=False)
+                   + ',\n  "data": [')
+        self.started = True
+
+    def study(self, study: StudyResult, command: str) -> None:
+        if not self.started:
+            self._start(command)
+        self.write(("," if self.count else "") + "\n    " + _dumps(study_to_pypx(study), 2))
+        self.count += 1
+
+    def finish(self, result: FindResult) -> None:
+        """Close the document; `result` gives the command (if no study came), warnings, limited and args."""
+        if not self.started:
+            self._start(result.command)
+        self.write("\n  ]" if self.count else "]")
+        for key, value in _after_data(result).items():
+            self.write(",\n  " + json.dumps(key, ensure_ascii=False) + ": " + _dumps(value, 1))
+        self.write("\n}")
+
+
 def _value_of(entry: Any) -> str:
-    if isinstance(entry, dict):
-        value = entry.get("value", "")
-        return "" if value is None else str(value)
-    return "" if entry is None else str(entry)
+    value = entry.get("value", "") if isinstance(entry, dict) else entry
+    text = "" if value is None else str(value)
+    # JSON can escape lone surrogates ("\ud800"), which no output can encode: they become U+FFFD
+    return text if text.isascii() else text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 _NOT_TAGS = frozenset({"series", "images", "uid", "label", "command", "status"})
@@ -174,3 +236,36 @@ def to_dicom_json(result: FindResult) -> list[dict[str, Any]]:
             out.append(match_to_dicom_json(series))
             out.extend(match_to_dicom_json(im) for im in study.images.get(series.get("SeriesInstanceUID"), ()))
     return out
+
+
+def keep_identified(result: FindResult) -> tuple[FindResult, list[str]]:
+    """The result without studies, series or images whose UID is missing or not a UID, and what was dropped.
+
+    A saved result is edited by hand or written by other tools; an empty or malformed UID sent as a
+    retrieve key would match everything (or nothing), so such entries are left out, each kind said once.
+    """
+    dropped = {"study": 0, "series": 0, "image": 0}
+    studies = []
+    for study in result.studies:
+        if not is_uid(study.uid):
+            dropped["study"] += 1
+            continue
+        series = []
+        for one in study.series:
+            if is_uid(one.get("SeriesInstanceUID")):
+                series.append(one)
+            else:
+                dropped["series"] += 1
+        images = {}
+        for series_uid, matches in study.images.items():
+            kept = tuple(m for m in matches if is_uid(m.get("SOPInstanceUID")))
+            dropped["image"] += len(matches) - len(kept)
+            images[series_uid] = kept
+        studies.append(StudyResult(study.study, tuple(series), images))
+    keys = {"study": "StudyInstanceUID", "series": "SeriesInstanceUID", "image": "SOPInstanceUID"}
+    plural = {"study": "studies", "series": "series", "image": "images"}
+    notes = [f"{count} {kind if count == 1 else plural[kind]} without a valid {keys[kind]} left out "
+             "(an empty or malformed UID would widen the request)" for kind, count in dropped.items() if count]
+    if not notes:
+        return result, []
+    return FindResult(tuple(studies), result.command, result.warnings, result.limited, result.args), notes

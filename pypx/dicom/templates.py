@@ -14,6 +14,7 @@ Rules, in the order applied:
 - In each expanded component, every *run* of characters outside `[A-Za-z0-9.-]` becomes one `_`
   (`DOE^JOHN` -> `DOE_JOHN`, `ÄÖ ü` -> `_`): so `/` never nests a directory.
 - A component that would be empty, `.` or `..` becomes `_`, so a name can never escape its parent.
+- A component longer than 200 characters keeps its first 140 and last 46 around a 12-digit hash.
 - `seahash` is the 64-bit SeaHash of the UTF-8 value, in lower-case hex *without* zero padding (as
   pypx 3 wrote it, so trees made by both agree), then cut to N characters.
 """
@@ -73,12 +74,12 @@ def _count(args: str, name: str) -> int | None:
 
 def _md5(args: str) -> Callable[[str], str]:
     count = _count(args, "md5")
-    return lambda value: hashlib.md5(value.encode("utf-8")).hexdigest()[:count]  # noqa: S324 - a name
+    return lambda value: hashlib.md5(value.encode("utf-8", "surrogatepass")).hexdigest()[:count]  # noqa: S324 - a name
 
 
 def _seahash(args: str) -> Callable[[str], str]:
     count = _count(args, "seahash")
-    return lambda value: format(seahash(value.encode("utf-8")), "x")[:count]
+    return lambda value: format(seahash(value.encode("utf-8", "surrogatepass")), "x")[:count]
 
 
 def _pad(args: str) -> Callable[[str], str]:
@@ -177,9 +178,16 @@ def derived_tags(tags: Mapping[str, str]) -> dict[str, str]:
     return derived
 
 
+MAX_COMPONENT = 200  # file systems allow 255 bytes a name; room is left for the receivers' suffixes
+
+
 def sanitize(component: str) -> str:
-    """One path component: runs of unsafe characters -> `_`; never empty, `.` or `..`."""
+    """One path component: runs of unsafe characters -> `_`; never empty, `.` or `..`; a name longer than
+    MAX_COMPONENT keeps its start and its end (the extension) around a hash of the whole."""
     cleaned = _UNSAFE_RUN.sub("_", component)
+    if len(cleaned) > MAX_COMPONENT:
+        digest = hashlib.md5(cleaned.encode("ascii")).hexdigest()[:12]  # noqa: S324 - a name, not a secret
+        cleaned = f"{cleaned[:140]}_{digest}_{cleaned[-(MAX_COMPONENT - 154):]}"
     return "_" if cleaned in ("", ".", "..") else cleaned
 
 

@@ -75,5 +75,10 @@ def render_csv(blocks: list[StudyBlock], options: CsvOptions) -> str:
     if options.prettify:
         return _pretty(rows, options.headers)
     buffer = io.StringIO()
-    csv.writer(buffer, delimiter=options.separator, lineterminator="\n").writerows(rows)
+    minimal = csv.writer(buffer, delimiter=options.separator, lineterminator="\n")
+    # the csv module quotes a field holding a line terminator only if it is the writer's own ("\n"), so a
+    # value holding a lone "\r" would split its row for every reader: such rows are quoted in full
+    quoted = csv.writer(buffer, delimiter=options.separator, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    for row in rows:
+        (quoted if any("\r" in cell for cell in row) else minimal).writerow(row)
     return buffer.getvalue()

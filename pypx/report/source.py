@@ -36,6 +36,8 @@ def parse_find_json(text: str, source: str = "the input") -> tuple[dict[str, Any
     except json.JSONDecodeError as err:
         raise UsageError(f"{source} is not JSON ({err.msg} at line {err.lineno} column {err.colno})",
                          _HINT) from None
+    except RecursionError:
+        raise UsageError(f"{source} is nested too deeply to be px-find JSON", _HINT) from None
     if isinstance(obj, dict) and "then" in obj:
         obj = with_series_status(obj)
     if isinstance(obj, dict) and "status" in obj and obj["status"] not in ("success", True):

@@ -59,9 +59,10 @@ def now() -> str:
 def safe_name(value: str) -> str:
     """A file name for an ID that may hold anything; altered names get a hash so two IDs never collide."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", value) or "_"
-    if cleaned == value and not value.startswith("."):
+    if cleaned == value and not value.startswith(".") and len(value) <= 150:
         return value
-    return f"{cleaned.lstrip('.')}-{hashlib.md5(value.encode()).hexdigest()[:8]}"  # noqa: S324 - a name, not security
+    digest = hashlib.md5(value.encode("utf-8", "surrogatepass")).hexdigest()[:8]  # noqa: S324 - a name, not security
+    return f"{cleaned.lstrip('.')[:150]}-{digest}"  # at most 159 characters: file systems allow 255 bytes
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ read: the pfdcm one, `{"services": {"KEY": {"info": {...}}}}`, and pypx 3's flat
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,19 @@ from pypx.store.atomic import read_json, update_json
 from pypx.store.layout import Basemount
 
 SECRET_KEYS = frozenset({"password", "key", "login", "token", "secret", "passwd", "userpasswd"})
+# a field is secret when its last word (camelCase, snake_case, kebab-case, dotted) is, or the whole name ends
+# like, one of these: swiftKey, api_key, SECRET_ACCESS_KEY, authToken, db-password, clientsecret, passphrase
+# (and not tokenUrl or keyFile, which name where a secret is, not the secret)
+_SECRET_WORDS = frozenset({"pass", "pwd", "passphrase", "credential", "credentials", "apikey"}) | SECRET_KEYS
+_SECRET_ENDINGS = ("key", "password", "passwd", "secret", "token", "pwd", "credentials", "passphrase")
+_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+
+
+def is_secret_field(name: str) -> bool:
+    """True for field names that hold secrets, by pattern: never print their values."""
+    words = _WORDS.findall(name)
+    last = words[-1].lower() if words else ""
+    return last in _SECRET_WORDS or name.lower().endswith(_SECRET_ENDINGS)
 SERVICE_KINDS = ("pacs", "storage", "cube")
 
 
@@ -96,7 +110,7 @@ def delete_entry(base: Basemount, kind: str, key: str) -> None:
 
 def redact(entry: dict[str, Any]) -> dict[str, Any]:
     """A copy fit to print: secret values replaced by '********'."""
-    return {k: ("********" if k.lower() in SECRET_KEYS and v else v) for k, v in entry.items()}
+    return {k: ("********" if is_secret_field(str(k)) and v else v) for k, v in entry.items()}
 
 
 def ensure_private(path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from pypx import __version__
 from pypx.cli.common import COMMANDS, Env, invoke, run_cli
-from pypx.errors import AssociationRejected, ExitCode, PxError
+from pypx.errors import AssociationRejected, ExitCode
 
 ROOT = Path(__file__).parents[2]
 SCRIPTS: dict[str, str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
@@ -87,14 +87,36 @@ def test_a_px_error_becomes_its_exit_code_and_one_stderr_line() -> None:
     assert out.getvalue() == ""
 
 
-def test_debug_shows_the_traceback_instead() -> None:
+def test_debug_shows_the_traceback_and_keeps_the_errors_exit_code() -> None:
     def main(argv: list[str], env: Env) -> int:
-        raise PxError("boom")
+        raise AssociationRejected("boom", "check --aec")
 
     env, _, err = _env()
-    with pytest.raises(PxError, match="boom"):
-        run_cli("px-find", main, ["--debug"], env)
-    assert err.getvalue() == ""
+    assert run_cli("px-find", main, ["--debug"], env) == ExitCode.REJECTED
+    lines = err.getvalue().splitlines()
+    assert lines[0] == "Traceback (most recent call last):"
+    assert lines[-1] == "px-find: boom: check --aec"
+    assert any("raise AssociationRejected" in line for line in lines)
+
+
+def test_debug_keeps_the_exit_code_of_local_trouble_too() -> None:
+    def main(argv: list[str], env: Env) -> int:
+        raise OSError(28, "No space left on device", "/tmp/x")
+
+    env, _, err = _env()
+    assert run_cli("px-find", main, ["--debug"], env) == ExitCode.LOCAL_IO
+    assert err.getvalue().startswith("Traceback") and "No space left on device" in err.getvalue()
+
+
+def test_input_nested_too_deeply_is_a_usage_error_not_a_traceback() -> None:
+    def main(argv: list[str], env: Env) -> int:
+        import json
+
+        return len(json.loads("[" * 100_000 + "]" * 100_000))
+
+    env, _, err = _env()
+    assert run_cli("px-find", main, [], env) == ExitCode.USAGE
+    assert err.getvalue().count("\n") == 1 and "nested too deeply" in err.getvalue()
 
 
 def test_ctrl_c_is_exit_130_with_one_line() -> None:

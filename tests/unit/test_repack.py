@@ -230,3 +230,16 @@ def test_parse_all_files_with_substring_picks_names(source: tuple[Path, dict[str
     result = invoke(["px-repack", "--db", str(base.db), "--json", "--parseAllFilesWithSubStr", "keep,nomatch",
                      "--xcrdir", str(folder)])
     assert result.json()["filed"] == 1
+
+
+def test_a_file_cut_exactly_before_its_pixel_data_is_quarantined_not_filed(
+        source: tuple[Path, dict[str, Any]], base: Basemount) -> None:
+    folder, _ = source
+    whole = dicom_files(folder)[0]
+    data = whole.read_bytes()
+    cut = folder / "cut-before-pixels.dcm"
+    cut.write_bytes(data[:data.rfind(b"\xe0\x7f\x10\x00")])
+    report = repack_files([cut], base, move=False)
+    assert report.quarantined == 1 and report.filed == 0
+    assert "without pixel data" in report.quarantine[0].reason
+    assert dicom_files(base.data) == []

@@ -69,3 +69,33 @@ def test_a_file_without_the_dicm_prefix_is_not_dicom(tmp_path: Path) -> None:
 
 def test_absent_tags_are_left_out(synthetic: list[Path]) -> None:
     assert "ProtocolName" not in read_tags(synthetic[0], frozenset({"PatientID", "StudyComments"}))
+
+
+def _pixel_data_offset(path: Path) -> int:
+    data = path.read_bytes()
+    offset = data.rfind(b"\xe0\x7f\x10\x00")  # (7FE0,0010) little endian: the last element
+    assert offset > 0
+    return offset
+
+
+def test_an_image_cut_exactly_before_its_pixel_data_is_reported_truncated(synthetic: list[Path],
+                                                                         tmp_path: Path) -> None:
+    cut = tmp_path / "cut-before-pixels.dcm"
+    cut.write_bytes(synthetic[0].read_bytes()[:_pixel_data_offset(synthetic[0])])
+    assert pydicom.dcmread(cut).Rows == 64  # pydicom reads it as a whole file
+    with pytest.raises(HeaderError, match="truncated: an image .* without pixel data"):
+        read_tags(cut, KEYWORDS)
+
+
+def test_objects_without_rows_need_no_pixel_data(tmp_path: Path) -> None:
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    ds = Dataset()
+    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.88.22", generate_uid()  # an SR: no pixels
+    ds.PatientID = "PX1"
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    path = tmp_path / "sr.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert read_tags(path, frozenset({"PatientID"})) == {"PatientID": "PX1"}

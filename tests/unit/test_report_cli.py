@@ -233,9 +233,9 @@ def test_flags_are_checked_before_the_input_is_read() -> None:
     assert result.exit_code == 2 and "Bogus" in result.stderr
 
 
-def test_missing_report_data_file_is_a_local_io_error(tmp_path: Path) -> None:
+def test_missing_report_data_file_is_a_usage_error(tmp_path: Path) -> None:
     result = invoke(["px-report", "--reportDataFile", str(tmp_path / "absent.json")])
-    assert result.exit_code == 7
+    assert result.exit_code == 2
     assert result.stderr == f"px-report: cannot read {tmp_path / 'absent.json'}: No such file or directory\n"
 
 

@@ -144,6 +144,28 @@ def test_legacy_action_without_arguments_prints_the_entries(base: Basemount) -> 
     assert result.json() == {"swift": {"storagetype": "swift", "login": "********"}}
 
 
+SECRET_FIELDS = ["swiftKey", "api_key", "SECRET_ACCESS_KEY", "authToken", "db-password", "clientsecret", "passphrase",
+                 "PASSWD", "privateKey", "swiftLogin", "x.token", "credentials"]
+
+
+@pytest.mark.parametrize("field", SECRET_FIELDS)
+def test_secrets_are_redacted_by_the_pattern_of_their_field_name_in_set_list_and_get(base: Basemount,
+                                                                                     field: str) -> None:
+    secret = "s3cr3t-value-42"
+    setting = smdb(base, "service", "set", "storage", "lab", "storagetype=swift", "swiftIP=127.0.0.1",
+                   "authUrl=http://127.0.0.1:8080/auth/v1.0", f"{field}={secret}")
+    assert setting.exit_code == 0
+    shown = [setting.stdout, smdb(base, "service", "list").stdout, smdb(base, "service", "list", "--json").stdout,
+             smdb(base, "service", "get", "storage", "lab").stdout,
+             smdb(base, "service", "get", "storage", "lab", "--json").stdout]
+    assert all(secret not in text for text in shown)
+    got = smdb(base, "service", "get", "storage", "lab", "--json").json()
+    assert got[field] == "********"
+    # what says where a secret is, or is not one, stays readable
+    assert got["swiftIP"] == "127.0.0.1" and got["authUrl"] == "http://127.0.0.1:8080/auth/v1.0"
+    assert json.loads(base.service_file("storage").read_text())["lab"][field] == secret
+
+
 # -- repair ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("damage", [b'{"instances": {"1.2', b"\xff\xfe not json", b'["a", "b"]', b""])
 def test_a_damaged_pack_record_is_named_then_rebuilt_from_the_files(base: Basemount, filed: dict[str, Any],
