@@ -67,6 +67,16 @@ def listening(port: int) -> bool:
 
 
 
+def spool_for(base: Basemount, aet: str, port: int) -> Path:
+    """The spool of the receiver for `aet` on `port` on this host."""
+    return (base.incoming / sanitize(f"{socket.gethostname()}-{aet}-{port}")).resolve()
+
+
+def earlier_receiver(base: Basemount, aet: str, port: int) -> list[int]:
+    """storescp processes of a killed receiver still serving associations into its spool."""
+    return procfs.started_with(str(spool_for(base, aet, port)))
+
+
 class Listener:
     """storescp --fork plus an in-process filer; `start()`, then `drain()`/`wait_idle()`, then `stop()`.
 
@@ -84,7 +94,7 @@ class Listener:
         self.acse_timeout, self.dimse_timeout, self.start_timeout = acse_timeout, dimse_timeout, start_timeout
         # how long to wait for the storescp children of a killed receiver to finish their associations
         self.earlier_wait = earlier_wait if earlier_wait is not None else acse_timeout + (dimse_timeout or 120)
-        self.spool = (base.incoming / sanitize(f"{socket.gethostname()}-{aet}-{port}")).resolve()
+        self.spool = spool_for(base, aet, port)
         self.leftovers = RepackReport()
         self.stored = 0  # "storing" lines seen in the log
         self._recent: collections.deque[str] = collections.deque(maxlen=20)
@@ -138,7 +148,7 @@ class Listener:
     def _await_earlier_receiver(self) -> None:
         """storescp children of a killed receiver finish their associations into this spool, holding the
         port: wait for them, so that what they write is filed (at start) and the port is free."""
-        earlier = procfs.started_with(str(self.spool))
+        earlier = earlier_receiver(self.base, self.aet, self.port)
         if not earlier:
             return
         log.warning("storescp processes %s of an earlier receiver are still receiving into %s: waiting for them",

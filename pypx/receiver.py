@@ -224,7 +224,12 @@ def choose(pacs: PacsSettings, base: Basemount, options: RetrieveOptions) -> Rec
     if mode == "elsewhere":
         return Elsewhere(base, options.wait)
     if mode == "auto":
-        mode = "ondemand" if port and port_free(port) else "standing"
+        from pypx.listen import earlier_receiver
+
+        # a port held only by the children of a killed receiver of ours is not a standing receiver: they
+        # finish their associations, and the receiver started now waits for them
+        free = port and (port_free(port) or earlier_receiver(base, pacs.aet_listener, port))
+        mode = "ondemand" if free else "standing"
     if mode == "ondemand":
         if not port:
             raise UsageError("a receiver started for the retrieve needs --listenerPort",

@@ -24,12 +24,13 @@ from pypx.do import (
     resolve,
     run_chain,
 )
+from pypx.plan import RECEIVERS
 from pypx.settings import PacsSettings
 from pypx.store.layout import Basemount
 
 # argparse dest of the verb's own flags -> (action, option name)
 FLAG_OPTIONS: dict[str, tuple[str, str]] = {
-    "intraSeriesRetrieveDelay": ("retrieve", "delay"),
+    "intraSeriesRetrieveDelay": ("retrieve", "delay"), "receiver": ("retrieve", "receiver"),
     "storage_key": ("push", "storage"), "storepath": ("push", "storepath"), "swift_ip": ("push", "ip"),
     "swift_port": ("push", "port"), "swift_login": ("push", "login"), "swift_key": ("push", "key"),
     "swift_auth_url": ("push", "auth_url"), "swift_container": ("push", "container"),
@@ -47,6 +48,9 @@ def add_chain_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--intraSeriesRetrieveDelay", default=None, metavar="S",
                        help="retrieve: pause S seconds between series (or dynamic:N = images/N seconds)")
     group.add_argument("--move", action="store_true", help="pypx 3: the same as --then retrieve")
+    group.add_argument("--receiver", choices=list(RECEIVERS), default=None,
+                       help="retrieve: where the files go (as px-move --receiver; pfdcm passes a PACS entry's "
+                       "'receiver' this way)")
 
 
 def then_names(args: argparse.Namespace, given: str | None) -> list[str]:

@@ -178,8 +178,9 @@ def test_deleted_files_make_status_partial_and_a_rerun_fetches_exactly_those(
 
 
 @pytest.mark.parametrize("options", [["--retrieveLevel", "study"], ["--parallel", "2"],
-                                     ["--retrieveLevel", "study", "--parallel", "2", "--method", "get"]],
-                         ids=["study-level", "parallel", "study-level-parallel-get"])
+                                     ["--retrieveLevel", "study", "--parallel", "2", "--method", "get"],
+                                     ["--retrieveLevel", "series", "--intraSeriesRetrieveDelay", "0.05"]],
+                         ids=["study-level", "parallel", "study-level-parallel-get", "paced-series"])
 def test_study_level_and_parallel_retrieves_give_the_same_complete_tree(
         run_cli, sandbox_pacs: SandboxPacs, fresh_base: Basemount, options: list[str]) -> None:
     patient = sandbox_pacs.patient(9)
@@ -484,3 +485,28 @@ def test_a_destination_elsewhere_that_fails_sub_operations_is_partial(
     assert status.exit_code == ExitCode.INCOMPLETE
     assert sorted(s["state"] for s in status_series(status.json()).values()) == [
         "delivered", "delivered", "failed", "failed"]
+
+
+def test_pfdcm_passing_the_entry_receiver_as_a_px_find_flag_delivers_every_series(
+        run_cli, sandbox_pacs: SandboxPacs, fresh_base: Basemount, tmp_path: Path) -> None:
+    from pypx.cli.pypx3 import find_argv
+
+    settings = sandbox_pacs.settings
+    elsewhere = tmp_path / "oxidicom"
+    process = _plain_storescp(settings, elsewhere)
+    patient = sandbox_pacs.patient(6)
+    # pfdcm turns every key of the entry's info into a flag: "receiver" among them
+    request = {"aet": settings.aet, "aec": settings.aec, "serverIP": settings.host, "serverPort": str(settings.port),
+               "listenerPort": str(settings.listener_port), "receiver": "elsewhere", "PatientID": patient["id"],
+               "then": "retrieve", "withFeedBack": False, "dblogbasepath": str(fresh_base.db)}
+    argv = find_argv(request)
+    assert argv[argv.index("--receiver") + 1] == "elsewhere"
+    try:
+        found = run_cli("px-find", *argv)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert found.exit_code == 0, found.stderr
+    series = found.json()["then"]["00-retrieve"]["series"]
+    assert len(series) == 4 and {s["delivered_to"] for s in series} == {settings.aet_listener}
+    assert len(list(elsewhere.iterdir())) == 12
