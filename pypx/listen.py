@@ -73,8 +73,17 @@ def spool_for(base: Basemount, aet: str, port: int) -> Path:
 
 
 def earlier_receiver(base: Basemount, aet: str, port: int) -> list[int]:
-    """storescp processes of a killed receiver still serving associations into its spool."""
-    return procfs.started_with(str(spool_for(base, aet, port)))
+    """storescp processes of a killed receiver still serving associations into its spool.
+
+    None while the receiver that started them lives: a standing px-listen's storescp (same spool, as
+    it files into the same BASEMOUNT) has a live parent, where the orphans of a killed one are adopted by
+    init.
+    """
+    found = procfs.started_with(str(spool_for(base, aet, port)))
+    owners = {procfs.parent(pid) for pid in found} - set(found)
+    if any(owner > 1 and procfs.alive(owner) for owner in owners):
+        return []
+    return found
 
 
 class Listener:
