@@ -73,8 +73,16 @@ def spool_for(base: Basemount, aet: str, port: int) -> Path:
 
 
 def earlier_receiver(base: Basemount, aet: str, port: int) -> list[int]:
-    """storescp processes of a killed receiver still serving associations into its spool."""
-    return procfs.started_with(str(spool_for(base, aet, port)))
+    """storescp processes of a killed receiver still serving associations into its spool.
+
+    A live receiver's storescp (its parent the receiver, itself not one of them) means the spool's
+    processes are that receiver's: there is no earlier one to wait for."""
+    found = procfs.started_with(str(spool_for(base, aet, port)))
+    parents = {pid: procfs.parent(pid) for pid in found}
+    # orphans of a killed receiver are re-parented to init (1); a live receiver's storescp has its receiver
+    if any(ppid > 1 and ppid not in parents and procfs.alive(ppid) for ppid in parents.values()):
+        return []
+    return found
 
 
 class Listener:

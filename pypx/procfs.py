@@ -32,6 +32,15 @@ def _state(pid: int) -> str:
     return stat[stat.rindex(")") + 2:][:1]
 
 
+def parent(pid: int) -> int:
+    """The parent PID of `pid` (0 when it is gone)."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return 0
+    return int(stat[stat.rindex(")") + 2:].split()[1])
+
+
 def children(pid: int) -> list[int]:
     """The direct children of `pid` (all its threads'), as the kernel lists them."""
     found: list[int] = []
