@@ -75,13 +75,12 @@ def spool_for(base: Basemount, aet: str, port: int) -> Path:
 def earlier_receiver(base: Basemount, aet: str, port: int) -> list[int]:
     """storescp processes of a killed receiver still serving associations into its spool.
 
-    None while the receiver that started them lives: a standing px-listen's storescp (same spool, as
-    it files into the same BASEMOUNT) has a live parent, where the orphans of a killed one are adopted by
-    init.
-    """
+    A live receiver's storescp (its parent the receiver, itself not one of them) means the spool's
+    processes are that receiver's: there is no earlier one to wait for."""
     found = procfs.started_with(str(spool_for(base, aet, port)))
-    owners = {procfs.parent(pid) for pid in found} - set(found)
-    if any(owner > 1 and procfs.alive(owner) for owner in owners):
+    parents = {pid: procfs.parent(pid) for pid in found}
+    # orphans of a killed receiver are re-parented to init (1); a live receiver's storescp has its receiver
+    if any(ppid > 1 and ppid not in parents and procfs.alive(ppid) for ppid in parents.values()):
         return []
     return found
 

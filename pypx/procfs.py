@@ -24,21 +24,21 @@ def alive(pid: int) -> bool:
     return _state(pid) not in ("Z", "X", "")
 
 
-def parent(pid: int) -> int:
-    """The parent's PID (0 when `pid` is gone)."""
-    try:
-        stat = (PROC / str(pid) / "stat").read_text()
-    except OSError:
-        return 0
-    return int(stat[stat.rindex(")") + 2:].split()[1])
-
-
 def _state(pid: int) -> str:
     try:
         stat = (PROC / str(pid) / "stat").read_text()
     except OSError:
         return ""
     return stat[stat.rindex(")") + 2:][:1]
+
+
+def parent(pid: int) -> int:
+    """The parent PID of `pid` (0 when it is gone)."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return 0
+    return int(stat[stat.rindex(")") + 2:].split()[1])
 
 
 def children(pid: int) -> list[int]:

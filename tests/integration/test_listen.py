@@ -191,3 +191,11 @@ def test_pypx3_storescp_sh_receives_into_the_data_dir_it_is_given(studies: tuple
     assert process.returncode == 0
     assert sum(1 for _ in data.rglob("*.dcm")) == expected
     assert len(Database(Basemount.from_db(data.parent / "log")).patient_ids()) == len(manifest["patients"])
+
+
+def test_a_live_receivers_own_storescp_is_not_taken_for_an_earlier_receivers(base: Basemount) -> None:
+    from pypx.listen import earlier_receiver
+
+    port = free_port()
+    with Listener(AET, port, base):
+        assert earlier_receiver(base, AET, port) == []
