@@ -152,6 +152,9 @@ def read_input_text(path: str | None, env: Env, what: str = "--reportDataFile",
     source = "the input on stdin" if path in (None, "-") else path
     try:
         if path in (None, "-"):
+            if _is_device(env.stdin):  # `< /dev/zero`: refused, as a device named as the file would be
+                raise UsageError("the input on stdin is a device, not a file or a pipe",
+                                 "give a file saved from px-find --json")
             text = env.stdin.read(limit + 1)
             if len(text) > limit:
                 raise UsageError(f"{source} is larger than {limit // 1024**2} MB", "expected px-find JSON")
@@ -171,6 +174,14 @@ def read_input_text(path: str | None, env: Env, what: str = "--reportDataFile",
             from None
     except OSError as err:
         raise UsageError(f"cannot read {path}: {err.strerror or err}") from None
+
+
+def _is_device(stream: IO[str]) -> bool:
+    try:
+        mode = os.fstat(stream.fileno()).st_mode
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return False  # an in-memory stream
+    return (stat.S_ISCHR(mode) and not stream.isatty()) or stat.S_ISBLK(mode)
 
 
 def basemount(args: argparse.Namespace) -> Basemount:

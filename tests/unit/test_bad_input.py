@@ -144,3 +144,18 @@ def test_entries_of_a_saved_find_without_a_valid_uid_are_left_out_never_sent_as_
         "UID would widen the request)",
         f"WARNING pypx.cli.select: {saved}: 3 series without a valid SeriesInstanceUID left out (an empty or "
         "malformed UID would widen the request)"]
+
+
+@pytest.mark.parametrize("verb", ["px-status", "px-report", "px-do"])
+def test_dev_zero_on_stdin_is_refused_before_it_is_read(tmp_path: Path, verb: str) -> None:
+    import subprocess
+    import sys
+
+    command = [str(Path(sys.executable).with_name(verb)), "--reportDataFile", "-"]
+    command += ["--then", "status"] if verb == "px-do" else []
+    command += [] if verb == "px-report" else ["--db", str(tmp_path / "log")]
+    with open("/dev/zero", "rb") as zero:
+        done = subprocess.run(command, stdin=zero, capture_output=True, text=True, timeout=60)
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    assert done.stderr == f"{verb}: the input on stdin is a device, not a file or a pipe: give a file saved from " \
+                          "px-find --json\n"
