@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import errno
+import fcntl
 import logging
 import os
 import shutil
@@ -36,7 +37,7 @@ from pypx.dcmtk import argv, runner
 from pypx.dcmtk.storescp_log import read_line
 from pypx.dicom.templates import DEFAULT, Templates, sanitize
 from pypx.errors import ConfigError, LocalIOError, PxError
-from pypx.repack import RepackReport, prune_empty, repack_spool
+from pypx.repack import CLAIMS, RepackReport, prune_empty, repack_spool
 from pypx.settings import Tls
 from pypx.spool import SpoolFiler
 from pypx.store.layout import Basemount
@@ -72,17 +73,33 @@ def spool_for(base: Basemount, aet: str, port: int) -> Path:
     return (base.incoming / sanitize(f"{socket.gethostname()}-{aet}-{port}")).resolve()
 
 
-def earlier_receiver(base: Basemount, aet: str, port: int) -> list[int]:
-    """storescp processes of a killed receiver still serving associations into its spool.
+def _receiver_alive(spool: Path) -> bool:
+    """Does a live receiver own the spool? Its filer holds an flock on its claim (dead ones' are free)."""
+    for lock in spool.glob(f"{CLAIMS}/*/.lock"):
+        try:
+            fd = os.open(lock, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing releases a lock taken here
+    return False
 
-    A live receiver's storescp (its parent the receiver, itself not one of them) means the spool's
-    processes are that receiver's: there is no earlier one to wait for."""
-    found = procfs.started_with(str(spool_for(base, aet, port)))
+
+def earlier_receiver(base: Basemount, aet: str, port: int) -> list[int]:
+    """storescp processes of a killed receiver still serving associations into its spool (none when a
+    live receiver owns the spool: its storescp processes are its own). A live receiver shows twice: its
+    filer holds an flock on its claim, and its listening storescp's parent is alive (orphans of a killed
+    one are re-parented to init)."""
+    spool = spool_for(base, aet, port)
+    found = procfs.started_with(str(spool))
     parents = {pid: procfs.parent(pid) for pid in found}
-    # orphans of a killed receiver are re-parented to init (1); a live receiver's storescp has its receiver
     if any(ppid > 1 and ppid not in parents and procfs.alive(ppid) for ppid in parents.values()):
         return []
-    return found
+    return found if found and not _receiver_alive(spool) else []
 
 
 class Listener:
