@@ -87,7 +87,8 @@ class ReportAction:
         return ActionOutcome(self.name, 0, data, render(result, self.options))
 
 
-def bind_report(given: Mapping[str, Any], base: Basemount) -> ReportAction:
+def bind_report(given: Mapping[str, Any], base: Basemount,
+                environ: Mapping[str, str] | None = None) -> ReportAction:
     return ReportAction(options_from_flags(_options("report", given, REPORT_OPTIONS)))
 
 
@@ -139,7 +140,8 @@ def retrieve_options(given: Mapping[str, Any]) -> RetrieveOptions:
     )
 
 
-def bind_retrieve(given: Mapping[str, Any], base: Basemount) -> RetrieveAction:
+def bind_retrieve(given: Mapping[str, Any], base: Basemount,
+                  environ: Mapping[str, str] | None = None) -> RetrieveAction:
     return RetrieveAction(retrieve_options(given))
 
 
@@ -159,7 +161,8 @@ class StatusAction:
         return ActionOutcome(self.name, exit_code(studies), to_json(studies, unfiled), render_text(studies, unfiled))
 
 
-def bind_status(given: Mapping[str, Any], base: Basemount) -> StatusAction:
+def bind_status(given: Mapping[str, Any], base: Basemount,
+                environ: Mapping[str, str] | None = None) -> StatusAction:
     _options("status", given, {})
     return StatusAction()
 

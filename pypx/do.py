@@ -12,7 +12,6 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pypx.actions import bind_push, bind_register, bind_report, bind_retrieve, bind_status
 from pypx.chain import Action, ActionOutcome, ChainContext
 from pypx.dicom.results import FindResult, to_pypx_json
 from pypx.errors import ExitCode, PxError, UsageError
@@ -23,16 +22,9 @@ __all__ = ["ACTIONS", "Action", "ActionOutcome", "ChainContext", "action_names",
 
 log = logging.getLogger(__name__)
 
-Binder = Callable[..., Action]
-
-ACTIONS: dict[str, Binder] = {
-    "report": bind_report,
-    "retrieve": bind_retrieve,
-    "status": bind_status,
-    "push": bind_push,
-    "register": bind_register,
-}
-NEEDS_ENVIRON = frozenset({"push", "register"})
+# the chain's actions; their binders (and the verbs behind them) are imported only when a chain is resolved,
+# so a find without --then does not pay for them at start-up
+ACTIONS = ("report", "retrieve", "status", "push", "register")
 
 
 def action_names(text: str) -> list[str]:
@@ -58,9 +50,17 @@ def resolve(names: Sequence[str] | str, options: Mapping[str, Mapping[str, Any]]
     actions = []
     for name in chosen:
         given = dict(options.get(name) or {})
-        binder = ACTIONS[name]
-        actions.append(binder(given, base, environ) if name in NEEDS_ENVIRON else binder(given, base))
+        actions.append(_binder(name)(given, base, environ))
     return actions
+
+
+def _binder(name: str) -> Callable[[dict[str, Any], Basemount, Mapping[str, str] | None], Action]:
+    from pypx import actions
+
+    binders: dict[str, Callable[[dict[str, Any], Basemount, Mapping[str, str] | None], Action]] = {
+        "report": actions.bind_report, "retrieve": actions.bind_retrieve, "status": actions.bind_status,
+        "push": actions.bind_push, "register": actions.bind_register}
+    return binders[name]
 
 
 def run_chain(actions: Sequence[Action], result: FindResult, context: ChainContext) -> list[ActionOutcome]:
