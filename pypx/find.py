@@ -2,7 +2,7 @@
 
 The study query runs first; then every series query of the find goes over one findscu association
 (one query file each), and likewise the image queries. Responses come from findscu's extracted
-files, read with pydicom.
+files, read by pypx's element walker (pydicom where it cannot).
 """
 
 from __future__ import annotations
@@ -14,20 +14,20 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_dataset, write_file_meta_info
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, generate_uid
+from typing import TYPE_CHECKING
 
 from pypx.dcmtk import argv, outcome, responses, runner
 from pypx.dcmtk.status import Category, DimseStatus
+from pypx.dicom import identifier as encoding
+from pypx.dicom.dictionary import dictionary_VR, tag_for_keyword
 from pypx.dicom.merge import LevelMerge, merge_notes
 from pypx.dicom.query import Level, Query
 from pypx.dicom.results import FindResult, Match, StudyResult
 from pypx.errors import PacsFailure
 from pypx.settings import PacsSettings
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,9 @@ class LevelAnswer:
 
 
 def identifier_dataset(identifier: Mapping[str, str]) -> Dataset:
+    """The identifier as a pydicom Dataset (for pynetdicom, and the values pydicom writes its own way)."""
+    from pydicom.dataset import Dataset
+
     ds = Dataset()
     if any(not value.isascii() for value in identifier.values()):
         ds.SpecificCharacterSet = "ISO_IR 192"
@@ -68,25 +71,26 @@ def _binary_number(vr: str, value: str) -> int | float | list[int] | list[float]
     return numbers[0] if len(numbers) == 1 else numbers  # type: ignore[return-value]
 
 
+def written_by_pydicom(identifier: Mapping[str, str]) -> bytes:
+    """The identifier's dataset (Explicit VR Little Endian) as pydicom writes it."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    buffer = DicomBytesIO()
+    buffer.is_little_endian, buffer.is_implicit_VR = True, False
+    write_dataset(buffer, identifier_dataset(identifier))
+    return buffer.getvalue()
+
+
 @functools.lru_cache(maxsize=4)
 def _file_header(root: str) -> bytes:
     """Preamble, DICM and a File Meta group: the same for every query file of a model, so built once."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID(FIND_SOP_CLASS[root])
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    buffer = DicomBytesIO()
-    write_file_meta_info(buffer, meta, enforce_standard=True)
-    return b"\0" * 128 + b"DICM" + buffer.getvalue()
+    return encoding.file_header(FIND_SOP_CLASS[root])
 
 
 def write_query_file(identifier: Mapping[str, str], path: Path, root: str) -> None:
     """A DICOM file holding the identifier (Explicit VR Little Endian), as findscu reads query files."""
-    buffer = DicomBytesIO()
-    buffer.is_little_endian, buffer.is_implicit_VR = True, False
-    write_dataset(buffer, identifier_dataset(identifier))
-    path.write_bytes(_file_header(root) + buffer.getvalue())
+    path.write_bytes(encoding.query_file(identifier, _file_header(root), written_by_pydicom))
 
 
 MatchSink = Callable[[int, Match], None]  # (query index, a new entity), as each answer arrives

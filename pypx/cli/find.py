@@ -22,7 +22,6 @@ from pypx.dicom.query import Level, Query, level_of
 from pypx.dicom.results import FindResult, PypxJsonStream, StudyResult, to_dicom_json, to_pypx_json
 from pypx.errors import ExitCode, UsageError
 from pypx.find import find
-from pypx.report import ReportOptions, render
 from pypx.settings import PacsSettings
 
 PROG = "px-find"
@@ -120,6 +119,8 @@ def run(argv: list[str], env: Env) -> int:
     elif args.json:
         env.out(json.dumps(to_pypx_json(result), indent=2, ensure_ascii=False))
     elif args.verbosity:
+        from pypx.report import ReportOptions, render
+
         env.stdout.write(render(result, ReportOptions(), color=bool(env.stdout_isatty) and not env.no_color))
     return int(code)
 
@@ -132,6 +133,8 @@ def _streamed(env: Env, args: argparse.Namespace, pacs: PacsSettings, query: Que
         stream.finish(result)
         env.stdout.write("\n")
     else:
+        from pypx.report import ReportOptions, render
+
         color = bool(env.stdout_isatty) and not env.no_color
         shown = 0
 
