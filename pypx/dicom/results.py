@@ -274,15 +274,35 @@ def match_to_dicom_json(match: Match) -> dict[str, Any]:
     return dict(sorted(out.items()))
 
 
+def study_to_dicom_json(study: StudyResult) -> list[dict[str, Any]]:
+    """The study, then each of its series followed by its images (at image depth)."""
+    out = [match_to_dicom_json(study.study)]
+    for series in study.series:
+        out.append(match_to_dicom_json(series))
+        out.extend(match_to_dicom_json(im) for im in study.images.get(series.get("SeriesInstanceUID"), ()))
+    return out
+
+
 def to_dicom_json(result: FindResult) -> list[dict[str, Any]]:
     """PS3.18 Annex F: a flat list, each study followed by its series (and their images)."""
-    out = []
-    for study in result.studies:
-        out.append(match_to_dicom_json(study.study))
-        for series in study.series:
-            out.append(match_to_dicom_json(series))
-            out.extend(match_to_dicom_json(im) for im in study.images.get(series.get("SeriesInstanceUID"), ()))
-    return out
+    return [obj for study in result.studies for obj in study_to_dicom_json(study)]
+
+
+class DicomJsonStream:
+    """The text of `json.dumps(to_dicom_json(result), indent=2, ensure_ascii=False)`, byte for byte, written
+    one study at a time (`study`), then closed (`finish`)."""
+
+    def __init__(self, write: Callable[[str], object]) -> None:
+        self.write = write
+        self.count = 0
+
+    def study(self, study: StudyResult, command: str = "") -> None:
+        for obj in study_to_dicom_json(study):
+            self.write(("," if self.count else "[") + "\n  " + _dumps(obj, 1))
+            self.count += 1
+
+    def finish(self) -> None:
+        self.write("\n]" if self.count else "[]")
 
 
 def keep_identified(result: FindResult) -> tuple[FindResult, list[str]]:

@@ -81,6 +81,33 @@ def test_response_text_in_any_character_set_reads_as_pydicom_reads_it(tmp_path: 
     assert fast == expected and fast["PatientName"]
 
 
+def test_the_one_pass_reader_gives_the_walkers_elements_or_leaves_the_file_to_it(tmp_path: Path) -> None:
+    files = sorted((ROOT / "tests" / "data" / "dcmtk").rglob("rsp*.dcm"))
+    assert files
+    for path in files:
+        plain = header._plain_elements(path.read_bytes())
+        assert plain is not None, path
+        walked = header._AllWalker(header._Source(path.open("rb"), path.stat().st_size))
+        walked.dataset(header._meta(walked.source)[1], True, walked.source.size, top=True)
+        assert plain == walked.elements, path
+    # a sequence, an implicit VR file, a cut file: not plain; the walker reads (or refuses) them as before
+    ds = pydicom.Dataset()
+    ds.PatientID = "PX1"
+    ds.ReferencedStudySequence = [pydicom.Dataset()]
+    ds.ReferencedStudySequence[0].ReferencedSOPInstanceUID = "1.2.3"
+    for syntax in (pydicom.uid.ExplicitVRLittleEndian, pydicom.uid.ImplicitVRLittleEndian):
+        ds.file_meta = pydicom.dataset.FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = syntax
+        ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.2.2.1"
+        ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4"
+        ds.save_as(tmp_path / "seq.dcm", enforce_file_format=True)
+        data = (tmp_path / "seq.dcm").read_bytes()
+        assert header._plain_elements(data) is None
+        read = header.read_top_level(tmp_path / "seq.dcm")
+        assert read is not None and (0x00100020, b"PX1 ") in [(tag, raw) for tag, _, raw in read[0]]
+        assert header._plain_elements(data[:-3]) is None
+
+
 def _identifier(keyword: str, text: str) -> dict[str, str] | None:
     try:
         query = Query.build({keyword: text}, depth="IMAGE")
