@@ -280,12 +280,15 @@ def read_top_level(path: Path) -> tuple[list[tuple[int, str | None, bytes]], lis
     For C-FIND responses: small files read many times a second, where pydicom's reader is the cost.
     """
     try:
+        descriptor = os.open(path, os.O_RDONLY)  # three system calls for a small file (open() makes seven)
+        try:
+            data = os.read(descriptor, _READ_SIZE + 1)
+        finally:
+            os.close(descriptor)
+        plain = _plain_elements(data) if len(data) <= _READ_SIZE else None
+        if plain is not None:
+            return plain, _encodings(_charset(plain))
         with open(path, "rb") as handle:
-            data = handle.read(_READ_SIZE + 1)
-            plain = _plain_elements(data) if len(data) <= _READ_SIZE else None
-            if plain is not None:
-                return plain, _encodings(_charset(plain))
-            handle.seek(0)
             source = _Source(handle, os.fstat(handle.fileno()).st_size)
             syntax, start = _meta(source)
             if syntax in DEFLATED or syntax == EXPLICIT_BE:
