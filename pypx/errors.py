@@ -72,6 +72,10 @@ class ToolMissing(LocalIOError):
     """A DCMTK binary (or Orthanc) is not installed."""
 
 
+class DiskFull(LocalIOError):
+    """No space left (or the quota reached) on the disk being written: nothing more can be filed there."""
+
+
 class Incomplete(PxError):
     exit_code = ExitCode.INCOMPLETE
 

@@ -23,15 +23,16 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pypx.dicom.header import HeaderError, read_tags
 from pypx.dicom.templates import DEFAULT, DERIVED, Templates
-from pypx.errors import LocalIOError
+from pypx.errors import DiskFull, LocalIOError
 from pypx.store.layout import Basemount
 from pypx.store.records import PATIENT_KEYS, SERIES_KEYS, STUDY_KEYS, Database, FiledInstance, QuarantinedFile
+from pypx.store.space import disk_full, is_full_error
 
 log = logging.getLogger(__name__)
 
@@ -100,17 +101,24 @@ def quarantine_file(source: Path, base: Basemount, reason: str, move: bool,
     """Put a file aside under `<BASEMOUNT>/quarantine/`, with `<name>.reason` beside it."""
     base.quarantine.mkdir(parents=True, exist_ok=True)
     target = base.quarantine / _unique(source.name)
-    if move:
-        try:
-            os.rename(source, target)
-        except OSError as err:
-            if err.errno != errno.EXDEV:
-                raise
+    # the reason first: a file is never in quarantine without it (a full disk leaves it at its source)
+    reason_file = target.with_name(target.name + ".reason")
+    reason_file.write_text(f"{source}\n{reason}\n", encoding="utf-8")
+    try:
+        if move:
+            try:
+                os.rename(source, target)
+            except OSError as err:
+                if err.errno != errno.EXDEV:
+                    raise
+                _copy_into(source, target)
+                os.unlink(source)
+        else:
             _copy_into(source, target)
-            os.unlink(source)
-    else:
-        _copy_into(source, target)
-    target.with_name(target.name + ".reason").write_text(f"{source}\n{reason}\n", encoding="utf-8")
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            reason_file.unlink()
+        raise
     log.warning("quarantined %s: %s", source, reason)
     return QuarantinedFile(target, reason, series_uid, str(source))
 
@@ -153,7 +161,10 @@ class Repacker:
         held: dict[str, set[str]] = {}
         series: dict[str, int] = {}
         duplicates = 0
-        for source in map(Path, paths):
+        full: DiskFull | None = None
+        replaced: set[Path] = set()  # files of instances recorded before this batch (a duplicate replaces one)
+        todo = [Path(path) for path in paths]
+        for index, source in enumerate(todo):
             tags: dict[str, str] = {}
             try:
                 tags = read_tags(source, self.keywords)
@@ -164,6 +175,9 @@ class Repacker:
                 if isinstance(err, FileNotFoundError) and not source.exists():
                     log.warning("%s is gone (taken by another repacker?)", source)
                     continue
+                if isinstance(err, OSError) and is_full_error(err):  # the file is fine, the disk is not: it
+                    full = self._full(todo, index, len(filed), err)  # stays at its source, and so does the rest
+                    break
                 reason = str(err) if isinstance(err, HeaderError) else \
                     f"cannot file it: {err.strerror} ({err.filename})"
                 try:
@@ -172,12 +186,17 @@ class Repacker:
                 except FileNotFoundError:
                     log.warning("%s is gone (taken by another repacker?)", source)
                 except OSError as failure:
+                    if is_full_error(failure):
+                        full = self._full(todo, index, len(filed), failure)
+                        break
                     raise LocalIOError(f"cannot quarantine {source} ({failure.strerror})",
                                        "check free space and permissions under the BASEMOUNT") from None
                 continue
             sop, series_uid = tags["SOPInstanceUID"], tags["SeriesInstanceUID"]
             if series_uid not in held:
-                held[series_uid] = set(self.db.held_instances(series_uid))
+                recorded = self.db.held_instances(series_uid)
+                held[series_uid] = set(recorded)
+                replaced.update(recorded.values())
             if sop in held[series_uid]:
                 duplicates += 1
             held[series_uid].add(sop)
@@ -187,15 +206,41 @@ class Repacker:
                                        tags.get("PatientID", ""), target, size,
                                        {k: v for k, v in tags.items() if k in RECORD_KEYS}))
         if filed:
-            self.db.record_arrivals(filed)
+            try:
+                self.db.record_arrivals(filed)
+            except LocalIOError:
+                self._unfile(filed, replaced)
+                raise
         if quarantined:
             self.db.record_quarantine(quarantined)
         if move:
             for source in sources:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(source)
+        if full is not None:
+            raise full
         return RepackReport(len(filed), duplicates, len(quarantined), time.monotonic() - started, series,
                             tuple(quarantined))
+
+    def _unfile(self, filed: Sequence[FiledInstance], replaced: set[Path]) -> None:
+        """The batch could not be recorded (a full disk): take its new files out of the tree again, so the
+        tree holds only what the database lists. Their sources are all still there."""
+        recorded: dict[str, set[str]] = {}
+        for item in filed:
+            if item.series_uid not in recorded:
+                try:
+                    recorded[item.series_uid] = set(self.db.held_instances(item.series_uid))
+                except LocalIOError:
+                    recorded[item.series_uid] = set()
+            if item.path not in replaced and item.sop_uid not in recorded[item.series_uid]:
+                with contextlib.suppress(OSError):
+                    os.unlink(item.path)
+
+    def _full(self, todo: Sequence[Path], index: int, filed: int, err: OSError) -> DiskFull:
+        """The disk under the data tree is full: what is filed so far is recorded, the rest stays put."""
+        left = len(todo) - index
+        rest = f"the other {left} are" if index else ("it is" if left == 1 else f"all {left} are")
+        return disk_full(self.base.data, f"filed {filed} of {len(todo)} files; {rest} still where they were", err)
 
 
 def repack_files(paths: Iterable[Path], base: Basemount, templates: Templates = DEFAULT,
@@ -232,6 +277,10 @@ class Claim:
         except FileNotFoundError:
             return None
         return target
+
+    def held(self) -> list[Path]:
+        """The files in this claim (those of a batch that could not be filed), in the order taken."""
+        return sorted(path for path in self.folder.iterdir() if path.name != _LOCK)
 
     def recover(self) -> list[Path]:
         """Take over the files of dead workers' claims (their lock is free)."""
@@ -281,6 +330,22 @@ class Claim:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def claimed_by_live_worker(spool: Path) -> bool:
+    """Does a live worker hold a claim on the spool? Its lock is flock-ed (those of dead workers are free)."""
+    for lock in spool.glob(f"{CLAIMS}/*/{_LOCK}"):
+        try:
+            fd = os.open(lock, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing releases a lock taken here
+    return False
 
 
 def spool_files(directory: Path) -> Iterator[Path]:

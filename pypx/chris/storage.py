@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from pypx.chris.config import StorageSettings
-from pypx.errors import ConfigError, ExitCode, NetworkError, PxError, UsageError
+from pypx.errors import ConfigError, DiskFull, ExitCode, NetworkError, PxError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +134,8 @@ def parallel_put(put: Callable[[Path, str], bool], items: Sequence[PutItem], wor
                  describe: str) -> PutResult:
     """Run `put` over `items` in a bounded thread pool; failures are collected, then raised at once.
 
-    Once the storage itself fails (unreachable after retries, or credentials refused) the items not yet
-    started are not tried: each would only wait through the same retries."""
+    Once the storage itself fails (unreachable after retries, credentials refused, a full disk) the items
+    not yet started are not tried: each would only wait through the same retries, or fail the same way."""
     result = PutResult()
     lock = threading.Lock()
     fatal: list[PxError] = []
@@ -147,7 +147,7 @@ def parallel_put(put: Callable[[Path, str], bool], items: Sequence[PutItem], wor
             return
         try:
             sent = put(item.local, item.name)
-        except (NetworkError, ConfigError) as err:
+        except (NetworkError, ConfigError, DiskFull) as err:
             with lock:
                 fatal.append(err)
                 result.failed[item.name] = str(err)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pypx.errors import LocalIOError
+from pypx.store.space import disk_full, is_full_error
 
 LOCK_SLOTS = 64
 _held = threading.local()  # lock files this thread holds: a nested lock on the same slot must not wait on itself
@@ -49,6 +50,8 @@ def locked(path: Path) -> Iterator[None]:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as err:
+        if is_full_error(err):
+            raise disk_full(path, f"cannot lock {path.name}", err) from err
         raise LocalIOError(f"cannot lock {path} ({err.strerror})", "check free space and permissions") from err
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -76,6 +79,8 @@ def write_bytes_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
                 os.unlink(tmp)
             raise
     except OSError as err:
+        if is_full_error(err):
+            raise disk_full(path, f"cannot write {path}", err) from err
         raise LocalIOError(f"cannot write {path} ({err.strerror})", "check free space and permissions") from err
 
 
