@@ -153,7 +153,11 @@ class Repacker:
         return self.base.data.joinpath(*self.templates.expand(tags))
 
     def repack(self, paths: Iterable[Path], move: bool) -> RepackReport:
-        """File each path (link or copy); with `move`, sources are removed once the batch is recorded."""
+        """File each path (link or copy); with `move`, sources are removed once the batch is recorded.
+
+        A full disk stops the batch: the file that did not fit and the rest stay at their source, what was
+        placed is recorded (giving back the room of the newest ones if the records need it), then DiskFull.
+        """
         started = time.monotonic()
         filed: list[FiledInstance] = []
         sources: list[Path] = []
@@ -161,10 +165,10 @@ class Repacker:
         held: dict[str, set[str]] = {}
         series: dict[str, int] = {}
         duplicates = 0
-        full: DiskFull | None = None
+        full: OSError | None = None
         replaced: set[Path] = set()  # files of instances recorded before this batch (a duplicate replaces one)
         todo = [Path(path) for path in paths]
-        for index, source in enumerate(todo):
+        for source in todo:
             tags: dict[str, str] = {}
             try:
                 tags = read_tags(source, self.keywords)
@@ -175,8 +179,8 @@ class Repacker:
                 if isinstance(err, FileNotFoundError) and not source.exists():
                     log.warning("%s is gone (taken by another repacker?)", source)
                     continue
-                if isinstance(err, OSError) and is_full_error(err):  # the file is fine, the disk is not: it
-                    full = self._full(todo, index, len(filed), err)  # stays at its source, and so does the rest
+                if isinstance(err, OSError) and is_full_error(err):  # the file is fine, the disk is not
+                    full = err
                     break
                 reason = str(err) if isinstance(err, HeaderError) else \
                     f"cannot file it: {err.strerror} ({err.filename})"
@@ -187,7 +191,7 @@ class Repacker:
                     log.warning("%s is gone (taken by another repacker?)", source)
                 except OSError as failure:
                     if is_full_error(failure):
-                        full = self._full(todo, index, len(filed), failure)
+                        full = failure
                         break
                     raise LocalIOError(f"cannot quarantine {source} ({failure.strerror})",
                                        "check free space and permissions under the BASEMOUNT") from None
@@ -205,26 +209,41 @@ class Repacker:
             filed.append(FiledInstance(sop, series_uid, tags.get("StudyInstanceUID", ""),
                                        tags.get("PatientID", ""), target, size,
                                        {k: v for k, v in tags.items() if k in RECORD_KEYS}))
-        if filed:
-            try:
-                self.db.record_arrivals(filed)
-            except LocalIOError:
-                self._unfile(filed, replaced)
-                raise
+        kept = self._record(filed, replaced) if filed else 0
         if quarantined:
             self.db.record_quarantine(quarantined)
         if move:
-            for source in sources:
+            for source in sources[:kept]:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(source)
-        if full is not None:
-            raise full
+        if full is not None or kept < len(filed):
+            rest = "it is" if len(todo) - kept == 1 else f"the other {len(todo) - kept} are"
+            raise disk_full(self.base.data, f"filed {kept} of {len(todo)} files; {rest} still where they were", full)
         return RepackReport(len(filed), duplicates, len(quarantined), time.monotonic() - started, series,
                             tuple(quarantined))
 
+    def _record(self, filed: list[FiledInstance], replaced: set[Path]) -> int:
+        """Record the batch: how many of `filed` (from the first) are recorded. On a full disk the newest
+        files are taken out of the tree again (their sources stay) until the records fit; none fitting
+        raises the DiskFull."""
+        keep = len(filed)
+        while True:
+            try:
+                self.db.record_arrivals(filed[:keep])
+                return keep
+            except DiskFull:
+                fewer = keep * 3 // 4
+                self._unfile(filed[fewer:keep], replaced)
+                if fewer == 0:
+                    raise
+                keep = fewer
+            except LocalIOError:
+                self._unfile(filed[:keep], replaced)
+                raise
+
     def _unfile(self, filed: Sequence[FiledInstance], replaced: set[Path]) -> None:
-        """The batch could not be recorded (a full disk): take its new files out of the tree again, so the
-        tree holds only what the database lists. Their sources are all still there."""
+        """Take new files whose records could not be written out of the tree again, so that the tree holds
+        only what the database lists. Their sources are all still there."""
         recorded: dict[str, set[str]] = {}
         for item in filed:
             if item.series_uid not in recorded:
@@ -235,12 +254,6 @@ class Repacker:
             if item.path not in replaced and item.sop_uid not in recorded[item.series_uid]:
                 with contextlib.suppress(OSError):
                     os.unlink(item.path)
-
-    def _full(self, todo: Sequence[Path], index: int, filed: int, err: OSError) -> DiskFull:
-        """The disk under the data tree is full: what is filed so far is recorded, the rest stays put."""
-        left = len(todo) - index
-        rest = f"the other {left} are" if index else ("it is" if left == 1 else f"all {left} are")
-        return disk_full(self.base.data, f"filed {filed} of {len(todo)} files; {rest} still where they were", err)
 
 
 def repack_files(paths: Iterable[Path], base: Basemount, templates: Templates = DEFAULT,
