@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from pypx.errors import LocalIOError
-from pypx.store.atomic import locked, read_json, update_json
+from pypx.store.atomic import dumps_record, locked, read_json, update_json
 from pypx.store.layout import Basemount
 from pypx.store.series_records import (
     SERIES_KINDS,
@@ -162,7 +162,7 @@ class Database:
             return current
 
         with locked(path):
-            record = update_json(path, whole)
+            record = update_json(path, whole, encode=dumps_record)
             for kind in folded:
                 self.legacy_series_file(series_uid, kind).unlink(missing_ok=True)
             if not record:
@@ -190,7 +190,7 @@ class Database:
         before = read_json(path, {})
         if isinstance(before, dict) and change(before) == before:
             return
-        update_json(path, change, default={})
+        update_json(path, change, default={}, encode=dumps_record)
 
     def _index(self, tags: dict[str, str], series_uid: str, series_dir: Path | None = None) -> Callable[[Any], Any]:
         """Merge the series into its study and patient records; the change for its own meta section."""
@@ -364,7 +364,7 @@ class Database:
             if series_uid:
                 self._update_series(series_uid, quarantine=change)
             else:
-                update_json(self.base.db / "quarantine.json", change, default={})
+                update_json(self.base.db / "quarantine.json", change, default={}, encode=dumps_record)
 
     def record_push(self, series_uid: str, push: StoragePush) -> None:
         """The series' push to storage (top-level keys); pushes to DICOM nodes are kept."""
