@@ -1,9 +1,11 @@
 """Rebuild a series' database records from its files in the data tree (after a record was truncated or
 garbled, e.g. by a full disk or a crash on a filesystem without atomic renames).
 
-Unreadable records of the series are moved aside as `<name>.corrupt-<time>` (never deleted); the pack,
-meta, study and patient records are then written again from the files' own tags. What only the retrieve
-record knew (the expected count, the attempts) is gone with it; the next find or retrieve restores it.
+An unreadable series record is moved aside as `<name>.corrupt-<time>` (never deleted), and so are an
+unreadable study or patient record; the series' meta and pack sections, its study and patient records
+are then written again from the files' own tags. What only the set-aside record knew (the expected count
+and attempts, pushes, registration) stays in the set-aside file; the next find or retrieve restores the
+expected count.
 """
 
 from __future__ import annotations
@@ -47,9 +49,10 @@ def _set_aside(path: Path) -> Path:
 
 def _folder_of(db: Database, series_uid: str) -> Path | None:
     """The series' folder: from its meta record if readable, else by reading one file per series folder."""
-    meta = db.series_file(series_uid, "meta")
-    if _readable(meta) and meta.exists():
-        base_dir = json.loads(meta.read_text(encoding="utf-8")).get("SeriesBaseDir")
+    record = db.series_file(series_uid)
+    if _readable(record) and record.exists():
+        meta = json.loads(record.read_text(encoding="utf-8")).get("meta")
+        base_dir = meta.get("SeriesBaseDir") if isinstance(meta, dict) else None
         if isinstance(base_dir, str) and Path(base_dir).is_dir():
             return Path(base_dir)
     for folder in sorted(db.base.data.glob("*/*/*")):
@@ -66,8 +69,7 @@ def rebuild_series(base: Basemount, series_uid: str, folder: Path | None = None)
     """Set the series' corrupt records aside and record every instance found in its folder again."""
     db = Database(base)
     set_aside = []
-    for kind in SERIES_KINDS:
-        path = db.series_file(series_uid, kind)
+    for path in (db.series_file(series_uid), *(db.legacy_series_file(series_uid, kind) for kind in SERIES_KINDS)):
         if not _readable(path):
             set_aside.append(str(_set_aside(path)))
     folder = folder or _folder_of(db, series_uid)

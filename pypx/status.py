@@ -19,7 +19,8 @@ from typing import Any
 from pypx import procfs
 from pypx.dicom.results import FindResult
 from pypx.errors import ExitCode
-from pypx.store.records import Database, SeriesState, delivery, retrieve_owner
+from pypx.store.records import Database
+from pypx.store.series_records import SeriesState, delivery, retrieve_owner
 
 STATES = ("complete", "delivered", "filed", "receiving", "partial", "failed", "requested", "absent")
 DONE = ("complete", "delivered", "filed")  # nothing known to be missing: exit 0
