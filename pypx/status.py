@@ -118,10 +118,7 @@ def owner_alive(state: SeriesState) -> bool:
 
 def _present(state: SeriesState) -> int:
     """Filed instances whose files are still there (a deleted file is not received any more)."""
-    folder = state.series_dir
-    if folder is None or state.pack is None:
-        return 0
-    return sum(1 for entry in state.pack.instances.values() if (folder / entry.name).exists())
+    return sum(1 for path in state.instance_paths().values() if path.exists())
 
 
 def _series_status(state: SeriesState, expected_hint: int | None, pending: int, study_uid: str,
@@ -164,9 +161,14 @@ def status_of_result(result: FindResult, db: Database, pending: dict[str, int] |
 def status_of_uids(db: Database, study_uids: Iterable[str] = (), series_uids: Iterable[str] = ()) -> list[StudyStatus]:
     """Status from the database alone: every series recorded for the studies, or the named series."""
     wanted: dict[str, list[str]] = {}
+    listed: set[str] = set()  # a series filed under two studies (a peer's mismatched tags) is shown once
     for study_uid in study_uids:
-        wanted.setdefault(study_uid, []).extend((db.study(study_uid) or {}).get("SeriesList", []))
+        uids = [uid for uid in (db.study(study_uid) or {}).get("SeriesList", []) if uid not in listed]
+        wanted.setdefault(study_uid, []).extend(uids)
+        listed.update(uids)
     for series_uid in series_uids:
+        if series_uid in listed:
+            continue
         meta = db.series(series_uid)
         study_uid = meta.tag("StudyInstanceUID")
         wanted.setdefault(study_uid, [])

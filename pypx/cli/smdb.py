@@ -170,6 +170,9 @@ def _show(env: Env, shown: dict[str, Any]) -> None:
     env.out(f"received: {shown['received']}")
     env.out(f"quarantined: {shown['quarantined']}")
     env.out(f"folder: {shown['SeriesBaseDir'] or ''}")
+    for folder, count in shown.get("folders", {}).items():  # a series filed in two places (other tags)
+        if folder != shown["SeriesBaseDir"]:
+            env.out(f"also in: {folder} ({count} instance{'s' if count > 1 else ''})")
     retrieve = shown.get("retrieve") or {}
     for attempt in retrieve.get("attempts", []):
         env.out(f"retrieve {attempt.get('at', '')}: {attempt.get('method', '')} {attempt.get('status', '')} "
