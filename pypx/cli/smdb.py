@@ -129,6 +129,7 @@ def run(argv: list[str], env: Env) -> int:
             env.out_json(asdict(done))
         elif args.verbosity:
             env.out(f"rebuilt {done.series_uid}: {done.recorded} instances from {done.folder}"
+                    + "".join(f" and {other}" for other in done.other_folders)
                     + (f"; set aside {', '.join(done.set_aside)}" if done.set_aside else "")
                     + (f"; {len(done.unreadable)} other files left as they are" if done.unreadable else ""))
         return 0

@@ -76,6 +76,14 @@ def test_a_series_in_two_folders_is_counted_once_and_a_rerun_fetches_nothing(
     assert data_tree(fresh_base) == before
     assert db.held_instances(uid) == held
 
+    # a damaged record is rebuilt from both folders
+    db.series_file(uid).write_bytes(b'{"pack": ')
+    rebuilt = run_cli("px-smdb", "--db", str(fresh_base.db), "rebuild", uid, "--json")
+    assert rebuilt.exit_code == 0, rebuilt.stderr
+    assert rebuilt.json()["recorded"] == 3 and len(rebuilt.json()["other_folders"]) == 1
+    assert sorted(db.held_instances(uid)) == sorted(instances)
+    assert {path.parent for path in db.held_instances(uid).values()} == folders
+
 
 def test_an_instance_filed_again_elsewhere_is_recorded_where_it_was_filed_last(
         run_cli, sandbox_pacs, fresh_base: Basemount, tmp_path: Path) -> None:
