@@ -15,13 +15,16 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pypx.cli.common import invoke
 from pypx.errors import ExitCode
 from pypx.store.records import Database
-from tests.integration.swift_fixtures import StorageCase, make_series
+
+if TYPE_CHECKING:  # imported by pytest as a plugin; importing it here too would skip its assert rewriting
+    from tests.integration.swift_fixtures import StorageCase
 
 pytest_plugins = ["tests.integration.swift_fixtures"]
 
@@ -31,7 +34,8 @@ SIGNAL_AT = 6
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def repacked_series(case: StorageCase, tmp_path: Path) -> tuple[str, list[Path]]:
+def repacked_series(case: StorageCase, tmp_path: Path, make_series: Callable[..., tuple[list[Path], dict[str, str]]]
+                    ) -> tuple[str, list[Path]]:
     """A series of FILES files, filed into the case's BASEMOUNT by px-repack; its UID and data files."""
     _, tags = make_series(tmp_path / "incoming", FILES)
     filed = invoke(["px-repack", *case.db_flags, str(tmp_path / "incoming")])
@@ -62,8 +66,8 @@ def signal_when_stored(process: subprocess.Popen[bytes], stored: Callable[[], in
 
 @pytest.mark.parametrize("how", ["SIGINT", "SIGTERM", "Ctrl-C to the process group"])
 def test_a_signal_stops_the_push_within_seconds_and_a_rerun_stores_the_rest_once(
-        run_cli, storage_case: StorageCase, tmp_path: Path, how: str) -> None:
-    uid, files = repacked_series(storage_case, tmp_path)
+        run_cli, storage_case: StorageCase, dicom_series, tmp_path: Path, how: str) -> None:  # noqa: ANN001
+    uid, files = repacked_series(storage_case, tmp_path, dicom_series)
     process = slow_push(storage_case, uid)
     stored = lambda: len(storage_case.lister("SERVICES/"))  # noqa: E731
     if how == "Ctrl-C to the process group":
