@@ -320,20 +320,34 @@ class Database:
             first = batch[0]
             tags = {**first.tags, "SeriesInstanceUID": series_uid, "StudyInstanceUID": first.study_uid,
                     "PatientID": first.patient_id}
-            meta = self._index(tags, series_uid, first.path.parent)
+            index = self._index(tags, series_uid, first.path.parent)
+            base_dir: list[str] = []
 
-            def change(current: Any, batch: Sequence[FiledInstance] = batch) -> Any:
+            def meta(current: Any, index: Callable[[Any], Any] = index, base_dir: list[str] = base_dir) -> Any:
+                # the series' folder is where it was first filed, and stays so: the instances recorded
+                # without a folder of their own are in it
+                new = index(current)
+                if isinstance(current, dict) and isinstance(current.get("SeriesBaseDir"), str) \
+                        and current["SeriesBaseDir"]:
+                    new["SeriesBaseDir"] = current["SeriesBaseDir"]
+                base_dir.append(new["SeriesBaseDir"])
+                return new
+
+            def change(current: Any, batch: Sequence[FiledInstance] = batch, base_dir: list[str] = base_dir) -> Any:
                 current = dict(current or {})
                 instances = dict(current.get("instances", {}))
-                for item in batch:
-                    instances[item.sop_uid] = {"path": item.path.name, "bytes": item.bytes, "at": stamp}
+                for item in batch:  # an instance filed again is where it was filed last
+                    entry: dict[str, Any] = {"path": item.path.name, "bytes": item.bytes, "at": stamp}
+                    if str(item.path.parent) != base_dir[-1]:  # filed elsewhere (other patient or study tags)
+                        entry["folder"] = str(item.path.parent)
+                    instances[item.sop_uid] = entry
                 current["instances"] = instances
                 current["count"] = len(instances)
                 current["bytes"] = sum(int(v.get("bytes", 0)) for v in instances.values())
                 current["seriesPack"] = True
                 return current
 
-            self._update_series(series_uid, meta=meta, pack=change)
+            self._update_series(series_uid, meta=meta, pack=change)  # meta first: `change` reads its folder
 
     def forget_instances(self, series_uid: str, sop_uids: Iterable[str]) -> None:
         """Drop instances whose files are gone, so that a re-run fetches them again."""
@@ -393,12 +407,8 @@ class Database:
         return SeriesState.from_json(series_uid, raw)
 
     def held_instances(self, series_uid: str) -> dict[str, Path]:
-        """SOPInstanceUID -> path of every instance recorded as filed for the series."""
-        state = self.series(series_uid)
-        folder = state.series_dir
-        if folder is None:
-            return {}
-        return {sop: folder / entry.name for sop, entry in (state.pack.instances if state.pack else {}).items()}
+        """SOPInstanceUID -> path of every instance recorded as filed for the series (in its own folder)."""
+        return self.series(series_uid).instance_paths()
 
     def study(self, study_uid: str) -> dict[str, Any] | None:
         result: dict[str, Any] | None = read_json(self.study_file(study_uid))

@@ -90,9 +90,10 @@ class RetrieveRecord:
 
 @dataclass(frozen=True)
 class PackedInstance:
-    name: str  # the file's name in the series folder
+    name: str  # the file's name in its folder
     bytes: int = 0
     at: str = ""
+    folder: str = ""  # its folder when not the series' SeriesBaseDir (the series was filed in two places)
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ class PackRecord:
             entry = _dict(entry)
             if _text(entry.get("path")):
                 instances[str(sop)] = PackedInstance(_text(entry["path"]), _int(entry.get("bytes")) or 0,
-                                                     _text(entry.get("at")))
+                                                     _text(entry.get("at")), _text(entry.get("folder")))
         return cls(instances)
 
 
@@ -295,6 +296,19 @@ class SeriesState:
     def series_dir(self) -> Path | None:
         base = (self.meta or {}).get("SeriesBaseDir")
         return Path(base) if isinstance(base, str) and base else None
+
+    def instance_paths(self) -> dict[str, Path]:
+        """SOPInstanceUID -> the file of every instance recorded as filed, each in its own folder (the
+        series' SeriesBaseDir unless the instance was filed elsewhere)."""
+        if self.pack is None:
+            return {}
+        base = self.series_dir
+        paths = {}
+        for sop, entry in self.pack.instances.items():
+            folder = Path(entry.folder) if entry.folder else base
+            if folder is not None:
+                paths[sop] = folder / entry.name
+        return paths
 
     @property
     def pacs(self) -> str:

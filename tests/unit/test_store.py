@@ -312,3 +312,22 @@ def test_a_withdrawn_request_with_nothing_else_leaves_no_record(tmp_path: Path) 
     assert db.series_file("1.1.1").exists()
     db.withdraw_request("1.1.1")
     assert not db.series_file("1.1.1").exists() and db.series("1.1.1").retrieve is None
+
+
+def test_an_instance_filed_in_another_folder_is_recorded_with_its_own_folder(tmp_path: Path) -> None:
+    db = Database(Basemount.from_db(tmp_path / "log"))
+    first, second = tmp_path / "data" / "DOE" / "S" / "AX", tmp_path / "data" / "MUELLER" / "S" / "AX"
+    _filed(db, "1.1.1", "1.1.1.1", first)
+    _filed(db, "1.1.1", "1.1.1.2", first)
+    _filed(db, "1.1.1", "1.1.1.3", second)  # other patient tags: another folder
+    assert db.held_instances("1.1.1") == {"1.1.1.1": first / "1.1.1.1.dcm", "1.1.1.2": first / "1.1.1.2.dcm",
+                                          "1.1.1.3": second / "1.1.1.3.dcm"}
+    assert db.series("1.1.1").series_dir == first  # where it was first filed, and stays
+    _filed(db, "1.1.1", "1.1.1.1", second)  # filed again elsewhere: recorded where it was filed last
+    held = db.held_instances("1.1.1")
+    assert held["1.1.1.1"] == second / "1.1.1.1.dcm" and held["1.1.1.2"] == first / "1.1.1.2.dcm"
+    assert db.series("1.1.1").received == 3
+    db.forget_instances("1.1.1", ["1.1.1.3"])
+    assert set(db.held_instances("1.1.1")) == {"1.1.1.1", "1.1.1.2"}
+    pack = db.series("1.1.1").pack
+    assert pack is not None and pack.instances["1.1.1.2"].folder == ""  # the series' own folder is not repeated
