@@ -349,7 +349,7 @@ def test_a_push_whose_record_cannot_be_written_is_one_line_and_a_rerun_records_i
     assert result.exit_code == ExitCode.LOCAL_IO, result.stderr
     assert result.stderr.count("\n") == 1
     line = one_error_line(result.stderr, "px-push", small_disk.mount)
-    assert "-push.json" in line  # the record it could not write
+    assert f"(cannot write {base.db}/" in line  # the record it could not write
     assert set(_pushed(run_cli, base, study).values()) == {None}  # nothing claims to be pushed
     _assert_whole_objects(base, store)
     stored = len(_stored(store))

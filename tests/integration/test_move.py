@@ -402,7 +402,8 @@ def test_files_sent_to_a_receiver_that_files_elsewhere_end_the_retrieve_with_adv
 
 
 def _delivery_requests(base: Basemount) -> list[int]:
-    return [len(json.loads(path.read_text())["attempts"]) for path in base.db.glob("seriesData/*-retrieve.json")]
+    records = [json.loads(path.read_text()) for path in base.db.glob("seriesData/*.json")]
+    return [len(record["retrieve"]["attempts"]) for record in records if "retrieve" in record]
 
 
 @pytest.mark.parametrize("how", ["flag", "env", "pacs.json"])
