@@ -331,3 +331,33 @@ def test_an_instance_filed_in_another_folder_is_recorded_with_its_own_folder(tmp
     assert set(db.held_instances("1.1.1")) == {"1.1.1.1", "1.1.1.2"}
     pack = db.series("1.1.1").pack
     assert pack is not None and pack.instances["1.1.1.2"].folder == ""  # the series' own folder is not repeated
+
+
+def _write_series_sections(db_dir: str, worker: int, files: int) -> None:
+    from pypx.store.records import FiledInstance, RetrieveAttempt, SeriesRequest
+    db = Database(Basemount.from_db(Path(db_dir)))
+    folder = Path(db_dir).parent / "data" / f"w{worker}"
+    if worker == 0:  # a retrieve's bookkeeping on the same series while the others file
+        for _ in range(files):
+            db.record_request(SeriesRequest("1.1.1", "1.1", "P1", 4 * files, {}, "sandbox"))
+            db.record_attempt("1.1.1", RetrieveAttempt("2026-01-01T00:00:00", "move", "partial"))
+        return
+    for i in range(files):
+        db.record_arrivals([FiledInstance(f"1.1.1.{worker}.{i}", "1.1.1", "1.1", "P1", folder / f"{i}.dcm", 1,
+                                          {"PatientID": "P1"})])
+
+
+def test_four_processes_writing_one_series_record_lose_no_section_and_no_instance(tmp_path: Path) -> None:
+    db_dir, files = tmp_path / "log", 40
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_write_series_sections, args=(str(db_dir), w, files)) for w in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [w.exitcode for w in workers] == [0] * 4
+    state = Database(Basemount.from_db(db_dir)).series("1.1.1")
+    assert state.received == 3 * files and state.expected == 4 * files
+    assert len(state.retrieve.attempts if state.retrieve else []) == 20  # the last 20 are kept
+    assert sorted(p.name for p in (db_dir / "seriesData").iterdir() if p.is_file()) == ["1.1.1.json"]
+    assert len(list((db_dir / "seriesData" / ".locks").iterdir())) <= 64
