@@ -32,7 +32,7 @@ from pypx.dicom.templates import DEFAULT, DERIVED, Templates
 from pypx.errors import DiskFull, LocalIOError
 from pypx.store.layout import Basemount
 from pypx.store.records import PATIENT_KEYS, SERIES_KEYS, STUDY_KEYS, Database, FiledInstance, QuarantinedFile
-from pypx.store.space import disk_full, is_full_error
+from pypx.store.space import disk_full, free_bytes, is_full_error
 
 log = logging.getLogger(__name__)
 
@@ -233,8 +233,10 @@ class Repacker:
                 return keep
             except DiskFull:
                 fewer = keep * 3 // 4
+                room = free_bytes(self.base.root)
                 self._unfile(filed[fewer:keep], replaced)
-                if fewer == 0:
+                if fewer == 0 or free_bytes(self.base.root) == room:  # links into the tree give nothing back
+                    self._unfile(filed[:fewer], replaced)
                     raise
                 keep = fewer
             except LocalIOError:

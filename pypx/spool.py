@@ -169,7 +169,7 @@ def _remove_if_empty(folder: Path) -> None:
     if not any(files for _, _, files in os.walk(folder)):
         shutil.rmtree(folder, ignore_errors=True)
     else:
-        log.warning("files that could not be filed are kept in %s: the next retrieve files them", folder)
+        log.info("files that could not be filed are kept in %s: the next retrieve files them", folder)
 
 
 def file_left_retrieves(base: Basemount, templates: Templates = DEFAULT) -> RepackReport:
