@@ -1,10 +1,11 @@
-"""A PACS that takes the connection and never answers: px-echo, px-find and px-move end within their timeouts.
+"""A PACS that takes the connection and never answers: px-echo, px-find, px-move (and px-push to such a
+DICOM node) end within their timeouts.
 
 Two silent peers on free loopback ports:
 - `deaf`: a plain socket that accepts and reads, and never sends a byte (the A-ASSOCIATE request, or the
   TLS handshake, is never answered);
-- `mute`: a pynetdicom AE that accepts the association, then never answers a C-ECHO, C-FIND, C-MOVE or
-  C-GET (its handlers wait for the end of the module).
+- `mute`: a pynetdicom AE that accepts the association, then never answers a C-ECHO, C-FIND, C-MOVE,
+  C-GET or C-STORE (its handlers wait for the end of the module).
 Each verb runs with short timeouts, over plain TCP and over DICOM TLS, and must end with one line and exit 3
 inside three times the timeout that applies: a hang would be DCMTK's own minute (a TLS handshake), or forever.
 """
@@ -24,15 +25,17 @@ from pathlib import Path
 import pytest
 
 from pypx import procfs
+from pypx.cli.common import invoke
 from pypx.errors import ExitCode
 from pypx.sandbox.ports import free_port
+from pypx.sandbox.synthetic import Shape, generate
 from tests.integration.test_tls import make_certificates
 
 # seconds. The deaf peer meets the ACSE timeout; the mute one the DIMSE timeout, so it gets room to accept
 # (it is a Python server sharing this process) and the DIMSE timeout is what ends the verb
 CONNECT, DIMSE = 1, 1
 ACSE = {"deaf": 1, "mute": 5}
-TOOLS = {"echoscu", "findscu", "movescu", "getscu", "storescp"}
+TOOLS = {"echoscu", "findscu", "movescu", "getscu", "storescp", "storescu"}
 
 
 class Deaf:
@@ -89,13 +92,15 @@ class Mute:
         for context in (Verification, StudyRootQueryRetrieveInformationModelFind, StudyRootQueryRetrieveInformationModelMove,
                         StudyRootQueryRetrieveInformationModelGet, PatientRootQueryRetrieveInformationModelFind):
             ae.add_supported_context(context, ALL_TRANSFER_SYNTAXES)
-        for context in AllStoragePresentationContexts:  # C-GET proposes them in the SCP role
+        for context in AllStoragePresentationContexts:  # for C-STORE; C-GET proposes them in the SCP role
             ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES, scp_role=True, scu_role=False)
 
-        def echo(event: object) -> int:
-            self.requests.append("C-ECHO")
-            self.released.wait()
-            return 0x0000
+        def answer_late(name: str):  # noqa: ANN202 - a pynetdicom handler
+            def handler(event: object) -> int:
+                self.requests.append(name)
+                self.released.wait()
+                return 0x0000
+            return handler
 
         def never(name: str):  # noqa: ANN202 - a pynetdicom handler generator
             def handler(event: object) -> Iterator[tuple[int, None]]:
@@ -106,8 +111,8 @@ class Mute:
 
         self.port = free_port()
         self.server = ae.start_server(("127.0.0.1", self.port), block=False, ssl_context=tls, evt_handlers=[
-            (evt.EVT_C_ECHO, echo), (evt.EVT_C_FIND, never("C-FIND")), (evt.EVT_C_MOVE, never("C-MOVE")),
-            (evt.EVT_C_GET, never("C-GET"))])
+            (evt.EVT_C_ECHO, answer_late("C-ECHO")), (evt.EVT_C_STORE, answer_late("C-STORE")),
+            (evt.EVT_C_FIND, never("C-FIND")), (evt.EVT_C_MOVE, never("C-MOVE")), (evt.EVT_C_GET, never("C-GET"))])
 
     def close(self) -> None:
         self.released.set()
@@ -160,11 +165,21 @@ def saved_find(folder: Path) -> Path:
     return path
 
 
+def repacked_study(base: Path) -> list[str]:
+    """A small study filed into the database at `base`: the px-push flags that choose it."""
+    manifest = generate(base.parent / "study", Shape(patients=1, studies=1, series=1, images=5))
+    (base.parent / "study" / "manifest.json").unlink()
+    filed = invoke(["px-repack", "--db", str(base), str(base.parent / "study")])
+    assert filed.exit_code == 0, filed.stderr
+    return ["--db", str(base), "--StudyInstanceUID", manifest["patients"][0]["studies"][0]["uid"]]
+
+
 VERBS = {
     "echo": ("px-echo", [], "C-ECHO"),
     "find": ("px-find", ["--PatientID", "SILENT*"], "C-FIND"),
     "move": ("px-move", ["--method", "move"], "C-MOVE"),
     "get": ("px-move", ["--method", "get"], "C-GET"),
+    "push": ("px-push", ["--to-dicom"], "C-STORE"),  # a silent DICOM node as px-push's destination
 }
 
 
@@ -193,6 +208,9 @@ def test_a_silent_pacs_ends_the_verb_within_its_timeouts_with_one_line(
     if prog == "px-move":
         argv += ["--db", str(tmp_path / "log"), "--listenerPort", str(free_port()),
                  "--reportDataFile", str(saved_find(tmp_path)), "--json"]
+    if prog == "px-push":
+        argv += repacked_study(tmp_path / "log")
+    asked = peer.mute.requests.count(operation) if peer.mute is not None else 0
     started = time.monotonic()
     result = run_cli(*argv)
     elapsed = time.monotonic() - started
@@ -214,7 +232,8 @@ def test_a_silent_pacs_ends_the_verb_within_its_timeouts_with_one_line(
     else:
         assert errors[0] == (f"{prog}: {where} accepted the association but did not answer the {operation} within "
                              f"{DIMSE} s: the PACS may be overloaded: retry later, or raise --dimse-timeout")
-        assert peer.mute is not None and operation in peer.mute.requests  # the request did reach it
+        # the request did reach it, and nothing after it: a verb does not wait the timeout once per file
+        assert peer.mute is not None and peer.mute.requests.count(operation) == asked + 1
     if prog == "px-move":
         report = result.json()
         assert [(s["state"], s["held_after"]) for s in report["series"]] == [("failed", 0)]
