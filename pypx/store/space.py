@@ -63,7 +63,7 @@ def human(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-AGAIN = "free space there and run again: what was filed is kept and nothing is filed twice"
+AGAIN = "free space there and run again: what is done is kept and not done twice"
 
 
 def disk_full(path: Path, doing: str = "", err: OSError | None = None, hint: str = AGAIN) -> DiskFull:
