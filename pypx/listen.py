@@ -32,11 +32,12 @@ from pathlib import Path
 from typing import IO
 
 from pypx import procfs
+from pypx.claims import claimed_by_live_worker, prune_empty
 from pypx.dcmtk import argv, runner
 from pypx.dcmtk.storescp_log import read_line
 from pypx.dicom.templates import DEFAULT, Templates, sanitize
 from pypx.errors import ConfigError, DiskFull, LocalIOError, PxError
-from pypx.repack import RepackReport, claimed_by_live_worker, prune_empty, repack_spool
+from pypx.repack import RepackReport, repack_spool
 from pypx.settings import Tls
 from pypx.spool import SpoolFiler
 from pypx.store.layout import Basemount

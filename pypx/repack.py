@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import logging
 import os
 import shutil
-import socket
-import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pypx.claims import Claim, prune_empty, spool_files
 from pypx.dicom.header import HeaderError, read_tags
 from pypx.dicom.templates import DEFAULT, DERIVED, Templates
 from pypx.errors import DiskFull, LocalIOError
@@ -38,8 +36,6 @@ log = logging.getLogger(__name__)
 
 RECORD_KEYS = frozenset(PATIENT_KEYS + STUDY_KEYS + SERIES_KEYS)
 REQUIRED = ("SOPInstanceUID", "SeriesInstanceUID")
-CLAIMS = ".claimed"
-_LOCK = ".lock"
 
 
 @dataclass(frozen=True)
@@ -262,123 +258,6 @@ def repack_files(paths: Iterable[Path], base: Basemount, templates: Templates = 
                  move: bool = True) -> RepackReport:
     """File `paths` into the data tree: moved (the default) or copied. The caller owns the files."""
     return Repacker(base, templates).repack(paths, move)
-
-
-# -- spools ----------------------------------------------------------------------------------------
-class Claim:
-    """One worker's claim directory, `<spool>/.claimed/<host>-<pid>-<random>/`, flock-ed while it lives.
-
-    The directory is made under a hidden name and renamed once locked, so another worker never
-    mistakes a claim being set up for a dead one.
-    """
-
-    def __init__(self, spool: Path) -> None:
-        self.spool = spool
-        root = spool / CLAIMS
-        root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{socket.gethostname()}-{os.getpid()}-", dir=root))
-        self._fd = os.open(staging / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        self.folder = root / staging.name[1:]
-        os.rename(staging, self.folder)
-        self._count = 0
-
-    def take(self, path: Path) -> Path | None:
-        """Rename `path` into the claim; None if another worker took it first."""
-        self._count += 1
-        target = self.folder / f"{self._count:07d}-{path.name}"
-        try:
-            os.rename(path, target)
-        except FileNotFoundError:
-            return None
-        return target
-
-    def held(self) -> list[Path]:
-        """The files in this claim (those of a batch that could not be filed), in the order taken."""
-        return sorted(path for path in self.folder.iterdir() if path.name != _LOCK)
-
-    def recover(self) -> list[Path]:
-        """Take over the files of dead workers' claims (their lock is free)."""
-        taken: list[Path] = []
-        for folder in sorted((self.spool / CLAIMS).iterdir()):
-            if folder.name.startswith(".") or folder == self.folder or not folder.is_dir():
-                continue
-            try:
-                fd = os.open(folder / _LOCK, os.O_RDWR)
-            except FileNotFoundError:
-                fd = -1
-            try:
-                if fd >= 0:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                for path in sorted(folder.iterdir()):
-                    if path.name != _LOCK and (claimed := self.take(path)) is not None:
-                        taken.append(claimed)
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(folder / _LOCK)
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
-            except BlockingIOError:
-                continue  # alive
-            except FileNotFoundError:
-                continue  # another worker recovered it
-            finally:
-                if fd >= 0:
-                    os.close(fd)
-        if taken:
-            log.info("recovered %d files from dead claims in %s", len(taken), self.spool)
-        return taken
-
-    def release(self) -> None:
-        """Drop the claim; a claim still holding files stays, unlocked, for a later run to recover."""
-        if self._fd < 0:
-            return
-        if not any(path.name != _LOCK for path in self.folder.iterdir()):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.folder / _LOCK)
-            with contextlib.suppress(OSError):
-                self.folder.rmdir()
-        os.close(self._fd)
-        self._fd = -1
-
-    def __enter__(self) -> Claim:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-def claimed_by_live_worker(spool: Path) -> bool:
-    """Does a live worker hold a claim on the spool? Its lock is flock-ed (those of dead workers are free)."""
-    for lock in spool.glob(f"{CLAIMS}/*/{_LOCK}"):
-        try:
-            fd = os.open(lock, os.O_RDWR)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)  # closing releases a lock taken here
-    return False
-
-
-def spool_files(directory: Path) -> Iterator[Path]:
-    """Every regular file under `directory`, recursively, skipping hidden files and folders."""
-    for root, folders, files in os.walk(directory):
-        folders[:] = sorted(f for f in folders if not f.startswith("."))
-        for name in sorted(files):
-            if not name.startswith("."):
-                yield Path(root) / name
-
-
-def prune_empty(directory: Path) -> None:
-    """Remove empty sub-folders of a spool (only when no receiver writes into it); claims are kept."""
-    for root, _, _ in os.walk(directory, topdown=False):
-        relative = Path(root).relative_to(directory).parts
-        if relative and not any(part.startswith(".") for part in relative):
-            with contextlib.suppress(OSError):  # not empty: kept
-                os.rmdir(root)
 
 
 def repack_spool(directory: Path, base: Basemount, templates: Templates = DEFAULT, prune: bool = True,

@@ -20,9 +20,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pypx import procfs
+from pypx.claims import Claim, claimed_by_live_worker, spool_files
 from pypx.dicom.templates import DEFAULT, Templates
 from pypx.errors import LocalIOError, PxError
-from pypx.repack import Claim, Repacker, RepackReport, claimed_by_live_worker, repack_spool, spool_files
+from pypx.repack import Repacker, RepackReport, repack_spool
 from pypx.store.layout import Basemount
 
 log = logging.getLogger(__name__)

@@ -19,10 +19,10 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
+from pypx.claims import spool_files
 from pypx.dicom.templates import DEFAULT
 from pypx.errors import ConfigError, ExitCode
 from pypx.listen import Listener, check_port_free
-from pypx.repack import spool_files
 from pypx.store.layout import Basemount
 from pypx.store.records import Database
 from pypx.store.services import set_entry

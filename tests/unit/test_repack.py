@@ -15,9 +15,10 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from pypx import repack
+from pypx.claims import CLAIMS, spool_files
 from pypx.cli.common import invoke
 from pypx.errors import DiskFull, ExitCode
-from pypx.repack import CLAIMS, repack_files, repack_spool, spool_files
+from pypx.repack import repack_files, repack_spool
 from pypx.sandbox.synthetic import Shape, generate
 from pypx.store import space
 from pypx.store.layout import Basemount
