@@ -24,7 +24,6 @@ import pytest
 
 from pypx.dicom.header import read_tags
 from pypx.errors import ExitCode
-from pypx.sandbox.pacs import Sandbox
 from pypx.sandbox.synthetic import Shape, generate
 from pypx.store.layout import Basemount
 from pypx.store.records import Database
@@ -36,6 +35,7 @@ from tests.integration.test_move import (
     series_of,
     status_series,
 )
+from tests.integration.test_move_abort import BigPacs, seeded_pacs
 
 # 3 series of 30 images of ~34 KB: 3 MB in all; the ballast leaves room for about one series
 SHAPE = Shape(patients=1, studies=1, series=3, images=30, rows=128, cols=128, seed=13)
@@ -89,34 +89,16 @@ def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
             subprocess.run(["umount", "-l", str(mount)], check=False)  # noqa: S607 - still busy: detach it
 
 
-@dataclass
-class Pacs:
-    sandbox: Sandbox
-    manifest: dict[str, Any]
-
-    @property
-    def patient(self) -> dict[str, Any]:
-        return self.manifest["patients"][0]
-
-    @property
-    def pairs(self) -> list[tuple[dict, dict]]:
-        return [(st, se) for st in self.patient["studies"] for se in st["series"]]
-
+class Pacs(BigPacs):
     def base(self, root: Path) -> Basemount:
-        base = Basemount.from_db(root / "pypx" / "log")
-        base.services.mkdir(parents=True)
-        shutil.copy2(self.sandbox.base.service_file("pacs"), base.service_file("pacs"))
-        return base
+        """An empty BASEMOUNT under `root` (the small disk) whose pacs.json entry "sandbox" is this PACS."""
+        return super().base(root / "pypx")
 
 
 @pytest.fixture(scope="module")
-def pacs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pacs]:
-    sandbox = Sandbox.for_base(Basemount.from_db(tmp_path_factory.mktemp("full-sandbox") / "log"))
-    sandbox.up()
-    try:
-        yield Pacs(sandbox, sandbox.seed(SHAPE))
-    finally:
-        sandbox.down()
+def pacs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BigPacs]:
+    with seeded_pacs(tmp_path_factory.mktemp("full-sandbox"), SHAPE, Pacs) as seeded:
+        yield seeded
 
 
 @pytest.fixture(scope="module")
