@@ -5,7 +5,9 @@ raw findscu issues the same queries (query files prepared beforehand, untimed; r
 files, as px-find has them) and `px-find --json` runs as a command, its output read and thrown away.
 Peak RSS is the largest process's of each command (px-find, or findscu under it). Seconds include a
 small launcher's start-up (~20 ms) on both sides. Median of --repeat interleaved rounds (default 3).
-    .venv/bin/python bench/bench_find_scale.py [--repeat 3] [--studies 2000] [--series 10]
+    .venv/bin/python bench/bench_find_scale.py [--repeat 3] [--studies 2000] [--series 10] [--baseline DIR]
+With --baseline, px-find is also run from another pypx source tree (DIR holds its `pypx` package, e.g. an
+earlier release unpacked), interleaved with the rest, so that two versions are compared in the same run.
 """
 
 from __future__ import annotations
@@ -34,11 +36,12 @@ LAUNCHER = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:
             "stderr=subprocess.DEVNULL).returncode; print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
 
 
-def measured(command: list[str]) -> tuple[float, float]:
-    """(seconds, peak RSS in MB) of one command (its largest process), its output discarded."""
+def measured(command: list[str], source: str | None = None) -> tuple[float, float]:
+    """(seconds, peak RSS in MB) of one command (its largest process), its output discarded; `source`: the
+    pypx source tree it imports (default: the installed one)."""
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", LAUNCHER, *command], capture_output=True, text=True,  # noqa: S603
-                          env=runner.child_env(), check=True)
+                          env=runner.child_env({"PYTHONPATH": source} if source else None), check=True)
     seconds = time.perf_counter() - started
     code, peak_kb = (int(word) for word in done.stdout.split())
     assert code in (0, 6), f"{command[0]} exited {code}"
@@ -50,6 +53,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--studies", type=int, default=2000)
     parser.add_argument("--series", type=int, default=10, help="series per study")
+    parser.add_argument("--baseline", metavar="DIR", help="also run px-find from this pypx source tree")
     args = parser.parse_args()
     shape = Shape(patients=args.studies // 10, studies=10, series=args.series, images=1, rows=8, cols=8, seed=11)
     with tempfile.TemporaryDirectory(prefix="bench-find-scale-") as tmp:
@@ -75,14 +79,19 @@ def main() -> None:
             px_find = [str(Path(sys.executable).with_name("px-find")), "--db", str(sandbox.base.db), "--PACS",
                        "sandbox", "--json"]
             rows: dict[str, list[tuple[float, float]]] = {k: [] for k in (
-                "raw study", "px-find study", "raw series study-part", "raw series", "px-find series")}
+                "raw study", "px-find study", "baseline study", "raw series study-part", "raw series",
+                "px-find series", "baseline series")}
             for _ in range(args.repeat):  # interleaved, so a busy moment weighs on every side alike
                 rows["raw study"].append(measured(raw_findscu([study_file])))
                 rows["px-find study"].append(measured([*px_find, "--StudyOnly"]))
+                if args.baseline:
+                    rows["baseline study"].append(measured([*px_find, "--StudyOnly"], args.baseline))
                 rows["raw series study-part"].append(measured(raw_findscu([study_file])))
                 rows["raw series"].append(measured(raw_findscu(series_files)))
                 rows["px-find series"].append(measured(px_find))
-            med = {k: (statistics.median(s for s, _ in v), max(m for _, m in v)) for k, v in rows.items()}
+                if args.baseline:
+                    rows["baseline series"].append(measured(px_find, args.baseline))
+            med = {k: (statistics.median(s for s, _ in v), max(m for _, m in v)) for k, v in rows.items() if v}
             raw_series_s = med["raw series study-part"][0] + med["raw series"][0]
             total_series = len(studies) * args.series
             report(f"find at scale: {len(studies)} studies x {args.series} series", {
@@ -97,6 +106,14 @@ def main() -> None:
                 "peak RSS raw findscu (series queries), MB": f"{med['raw series'][1]:.1f}",
                 "peak RSS px-find --StudyOnly, MB": f"{med['px-find study'][1]:.1f}",
                 "peak RSS px-find series depth, MB": f"{med['px-find series'][1]:.1f}",
+                **({
+                    "baseline: study depth, median s": f"{med['baseline study'][0]:.3f}",
+                    "baseline: study depth, ratio / raw": f"{med['baseline study'][0] / med['raw study'][0]:.2f}",
+                    "baseline: series depth, median s": f"{med['baseline series'][0]:.3f}",
+                    "baseline: series depth, ratio / raw": f"{med['baseline series'][0] / raw_series_s:.2f}",
+                    "baseline: peak RSS study / series depth, MB":
+                        f"{med['baseline study'][1]:.1f} / {med['baseline series'][1]:.1f}",
+                } if args.baseline else {}),
                 "rounds": args.repeat,
             }, Path(__file__).with_name("results") / (
                 "find_scale.json" if total_series == 20000 else f"find_scale_{total_series}.json"))

@@ -10,13 +10,21 @@ from __future__ import annotations
 import sys
 import types
 from collections.abc import Mapping
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-try:
-    __version__ = version("pypx")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0+unknown"
+
+def __getattr__(name: str) -> Any:
+    # the version is looked up when asked for: importlib.metadata costs ~50 ms of every command's start-up
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("pypx")
+        except PackageNotFoundError:  # running from a source tree without an install
+            found = "0+unknown"
+        globals()["__version__"] = found
+        return found
+    raise AttributeError(f"module 'pypx' has no attribute {name!r}")
 
 
 async def find(request: Mapping[str, Any]) -> dict[str, Any]:

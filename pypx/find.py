@@ -2,7 +2,7 @@
 
 The study query runs first; then every series query of the find goes over one findscu association
 (one query file each), and likewise the image queries. Responses come from findscu's extracted
-files, read with pydicom.
+files, read by pypx's element walker (pydicom where it cannot).
 """
 
 from __future__ import annotations
@@ -14,20 +14,20 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_dataset, write_file_meta_info
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, generate_uid
+from typing import TYPE_CHECKING
 
 from pypx.dcmtk import argv, outcome, responses, runner
 from pypx.dcmtk.status import Category, DimseStatus
+from pypx.dicom import identifier as encoding
+from pypx.dicom.dictionary import dictionary_VR, tag_for_keyword
 from pypx.dicom.merge import LevelMerge, merge_notes
 from pypx.dicom.query import Level, Query
 from pypx.dicom.results import FindResult, Match, StudyResult
 from pypx.errors import PacsFailure
 from pypx.settings import PacsSettings
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,9 @@ class LevelAnswer:
 
 
 def identifier_dataset(identifier: Mapping[str, str]) -> Dataset:
+    """The identifier as a pydicom Dataset (for pynetdicom, and the values pydicom writes its own way)."""
+    from pydicom.dataset import Dataset
+
     ds = Dataset()
     if any(not value.isascii() for value in identifier.values()):
         ds.SpecificCharacterSet = "ISO_IR 192"
@@ -68,25 +71,26 @@ def _binary_number(vr: str, value: str) -> int | float | list[int] | list[float]
     return numbers[0] if len(numbers) == 1 else numbers  # type: ignore[return-value]
 
 
+def written_by_pydicom(identifier: Mapping[str, str]) -> bytes:
+    """The identifier's dataset (Explicit VR Little Endian) as pydicom writes it."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    buffer = DicomBytesIO()
+    buffer.is_little_endian, buffer.is_implicit_VR = True, False
+    write_dataset(buffer, identifier_dataset(identifier))
+    return buffer.getvalue()
+
+
 @functools.lru_cache(maxsize=4)
 def _file_header(root: str) -> bytes:
     """Preamble, DICM and a File Meta group: the same for every query file of a model, so built once."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID(FIND_SOP_CLASS[root])
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    buffer = DicomBytesIO()
-    write_file_meta_info(buffer, meta, enforce_standard=True)
-    return b"\0" * 128 + b"DICM" + buffer.getvalue()
+    return encoding.file_header(FIND_SOP_CLASS[root])
 
 
 def write_query_file(identifier: Mapping[str, str], path: Path, root: str) -> None:
     """A DICOM file holding the identifier (Explicit VR Little Endian), as findscu reads query files."""
-    buffer = DicomBytesIO()
-    buffer.is_little_endian, buffer.is_implicit_VR = True, False
-    write_dataset(buffer, identifier_dataset(identifier))
-    path.write_bytes(_file_header(root) + buffer.getvalue())
+    path.write_bytes(encoding.query_file(identifier, _file_header(root), written_by_pydicom))
 
 
 MatchSink = Callable[[int, Match], None]  # (query index, a new entity), as each answer arrives
@@ -223,14 +227,17 @@ def find(pacs: PacsSettings, query: Query, limit: int | None = None, binary: str
          on_study: StudySink | None = None) -> FindResult:
     """Run the query to its depth; studies with no matching series (when series are filtered) are dropped.
 
-    With `on_study`, each study goes to it as soon as it is complete (at study depth as its answer arrives,
-    at series depth as its series query ends) and the returned result holds no studies: memory stays flat
-    however many series match. Image depth and Patient Root hand on their studies at the end.
+    With `on_study`, each study goes to it as soon as it is complete and the returned result holds no
+    studies: at study depth as its answer arrives (Patient Root: as its patient's study query ends), at
+    series depth as its series query ends, at image depth as the image query of its last series ends.
+    Only the matches of the levels above the deepest are kept meanwhile (studies; at image depth, series),
+    so memory stays flat however many series or images match.
     """
     root = query.root
     warnings: list[str] = []
     limited = False
     commands: list[str] = []
+    studies: list[StudyResult] = []
 
     def level(name: Level, identifiers: Sequence[Mapping[str, str]], cap: int | None = None,
               on_match: MatchSink | None = None, on_group: GroupSink | None = None) -> list[list[Match]]:
@@ -242,69 +249,90 @@ def find(pacs: PacsSettings, query: Query, limit: int | None = None, binary: str
         limited = limited or answer.limited
         return answer.matches
 
-    def result(studies: Sequence[StudyResult] = ()) -> FindResult:
-        return FindResult(tuple(studies), " ; ".join(commands), tuple(warnings), limited,
-                          {"aet": pacs.aet, "aec": pacs.aec, "serverIP": pacs.host, "serverPort": str(pacs.port),
-                           "PACS": pacs.name, "depth": query.depth, "root": root, "filters": dict(query.filters)})
-
     def emit(study: StudyResult) -> None:
-        assert on_study is not None
-        on_study(study, " ; ".join(commands))
+        if on_study is None:
+            studies.append(study)
+        else:
+            on_study(study, " ; ".join(commands))
 
-    streaming = on_study is not None and root == "study" and query.depth in ("STUDY", "SERIES")
-    if root == "patient":
-        patients = level("PATIENT", [query.identifier("PATIENT")], limit)[0]
-        per_patient = level("STUDY", [query.identifier("STUDY", {"PatientID": p.get("PatientID")})
-                                      for p in patients])
-        # the patient's attributes were asked at PATIENT level: give each study its patient's, as Study Root does
-        study_matches = [Match("STUDY", {**patient.tags, **study.tags})
-                         for patient, group in zip(patients, per_patient, strict=True) for study in group]
-        if limit and len(study_matches) > limit:  # --limit counts studies, whatever the root
-            limited = True
-            warnings.append(f"STUDY: {len(study_matches)} matches for {len(patients)} patient(s), showing the "
-                            f"first {limit} (--limit)")
-            study_matches = study_matches[:limit]
-    elif streaming and query.depth == "STUDY":
+    if root == "study" and query.depth == "STUDY" and on_study is not None:
         level("STUDY", [query.identifier("STUDY")], limit, on_match=lambda _, match: emit(StudyResult(match)))
-        return result()
+        study_matches: list[Match] = []
+    elif root == "patient":
+        patients = level("PATIENT", [query.identifier("PATIENT")], limit)[0]
+        study_matches = []
+        found = 0
+
+        def patient_studies(index: int, group: list[Match]) -> None:
+            # the patient's attributes were asked at PATIENT level: give each study its patient's, as Study Root does
+            nonlocal found
+            for study in group:
+                found += 1
+                if limit and found > limit:  # --limit counts studies, whatever the root
+                    continue
+                match = Match("STUDY", {**patients[index].tags, **study.tags})
+                if query.depth == "STUDY":
+                    emit(StudyResult(match))
+                else:
+                    study_matches.append(match)
+
+        level("STUDY", [query.identifier("STUDY", {"PatientID": p.get("PatientID")}) for p in patients],
+              on_group=patient_studies)
+        if limit and found > limit:
+            limited = True
+            warnings.append(f"STUDY: {found} matches for {len(patients)} patient(s), showing the "
+                            f"first {limit} (--limit)")
     else:
         study_matches = level("STUDY", [query.identifier("STUDY")], limit)[0]
+        if query.depth == "STUDY":
+            for study in study_matches:
+                emit(StudyResult(study))
 
-    studies: list[StudyResult] = []
-    if query.depth == "STUDY":
-        studies = [StudyResult(s) for s in study_matches]
-    elif streaming:
+    if query.depth == "SERIES":
         def one_study(index: int, series: list[Match]) -> None:
             if series or not query.filters_below("STUDY"):
                 emit(StudyResult(study_matches[index], tuple(series)))
 
         level("SERIES", [query.identifier("SERIES", _above(root, s)) for s in study_matches], on_group=one_study)
-        return result()
-    else:
-        above = [_above(root, s) for s in study_matches]
-        series_groups = level("SERIES", [query.identifier("SERIES", a) for a in above])
-        image_groups: list[list[Match]] = []
-        flat_series = [(i, series) for i, group in enumerate(series_groups) for series in group]
-        if query.depth == "IMAGE":
-            image_groups = level("IMAGE", [
-                query.identifier("IMAGE", above[i] | {"SeriesInstanceUID": series.get("SeriesInstanceUID")})
-                for i, series in flat_series])
-        images_by_study: dict[int, dict[str, tuple[Match, ...]]] = {}
-        for (i, one_series), image_matches in zip(flat_series, image_groups, strict=False):
-            images_by_study.setdefault(i, {})[one_series.get("SeriesInstanceUID")] = tuple(image_matches)
-        for i, study in enumerate(study_matches):
-            kept = series_groups[i]
-            images = images_by_study.get(i, {})
-            if query.depth == "IMAGE" and query.filters_below("SERIES"):
+    elif query.depth == "IMAGE":
+        _images(query, study_matches, level, emit)
+    return FindResult(tuple(studies), " ; ".join(commands), tuple(warnings), limited,
+                      {"aet": pacs.aet, "aec": pacs.aec, "serverIP": pacs.host, "serverPort": str(pacs.port),
+                       "PACS": pacs.name, "depth": query.depth, "root": root, "filters": dict(query.filters)})
+
+
+LevelRunner = Callable[..., list[list[Match]]]
+
+
+def _images(query: Query, study_matches: list[Match], level: LevelRunner, emit: Callable[[StudyResult], None]) -> None:
+    """Image depth: the series of every study (kept: they make the image queries), then every series' images
+    over one association; a study is complete, and handed to `emit`, when the query of its last series ends."""
+    above = [_above(query.root, s) for s in study_matches]
+    series_groups = level("SERIES", [query.identifier("SERIES", a) for a in above])
+    flat_series = [(i, series) for i, group in enumerate(series_groups) for series in group]
+    images_by_study: dict[int, dict[str, tuple[Match, ...]]] = {}
+    done = 0  # the studies before this one have been handed on (or left out)
+
+    def complete_until(end: int) -> None:
+        nonlocal done
+        for i in range(done, end):
+            kept, images = series_groups[i], images_by_study.pop(i, {})
+            if query.filters_below("SERIES"):
                 kept = [s for s in kept if images.get(s.get("SeriesInstanceUID"))]
-            if not kept and query.filters_below("STUDY"):
-                continue
-            studies.append(StudyResult(study, tuple(kept), images))
-    if on_study is not None:
-        for one in studies:
-            emit(one)
-        return result()
-    return result(studies)
+            if kept or not query.filters_below("STUDY"):
+                emit(StudyResult(study_matches[i], tuple(kept), images))
+            series_groups[i] = []
+        done = max(done, end)
+
+    def one_series(index: int, images: list[Match]) -> None:
+        i, series = flat_series[index]
+        images_by_study.setdefault(i, {})[series.get("SeriesInstanceUID")] = tuple(images)
+        last_of_study = index + 1 == len(flat_series) or flat_series[index + 1][0] != i
+        complete_until(i + 1 if last_of_study else i)
+
+    level("IMAGE", [query.identifier("IMAGE", above[i] | {"SeriesInstanceUID": series.get("SeriesInstanceUID")})
+                    for i, series in flat_series], on_group=one_series)
+    complete_until(len(study_matches))
 
 
 def _above(root: str, study: Match) -> dict[str, str]:

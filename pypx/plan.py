@@ -18,14 +18,13 @@ from typing import Literal
 from pypx.dicom.query import level_of
 from pypx.dicom.results import FindResult, Match, StudyResult
 from pypx.errors import PacsFailure, UsageError
-from pypx.settings import PacsSettings
+from pypx.settings import RECEIVERS, PacsSettings
 from pypx.store.records import Database
 
 log = logging.getLogger(__name__)
 
 
 Receiver = Literal["auto", "ondemand", "standing", "elsewhere"]
-RECEIVERS = ("auto", "ondemand", "standing", "elsewhere")
 UID_BATCH = 200  # SOPInstanceUIDs per image-level retrieve request (a UID list match)
 
 

@@ -13,6 +13,8 @@ from pypx.store.layout import Basemount
 from pypx.store.services import choose_entry
 
 DEFAULT_AET = "PYPX"
+# where retrieved files go (px-move --receiver, a PACS entry's "receiver"); see pypx.plan
+RECEIVERS = ("auto", "ondemand", "standing", "elsewhere")
 
 
 @dataclass(frozen=True)

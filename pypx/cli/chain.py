@@ -24,8 +24,7 @@ from pypx.do import (
     resolve,
     run_chain,
 )
-from pypx.plan import RECEIVERS
-from pypx.settings import PacsSettings
+from pypx.settings import RECEIVERS, PacsSettings
 from pypx.store.layout import Basemount
 
 # argparse dest of the verb's own flags -> (action, option name)

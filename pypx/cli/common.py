@@ -24,7 +24,6 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any, NoReturn
 
-from pypx import __version__
 from pypx.errors import ExitCode, Interrupted, PxError, UsageError
 from pypx.store.layout import Basemount
 from pypx.store.space import disk_full, is_full_error
@@ -95,10 +94,25 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message, f"see {self.prog} --help")
 
 
+class _VersionAction(argparse.Action):
+    """--version, with the version looked up only when asked for (it costs every start-up otherwise)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str = "show the version and exit") -> None:  # noqa: A002
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        from pypx import __version__
+
+        parser._print_message(f"{parser.prog} {__version__}\n", sys.stdout)
+        parser.exit()
+
+
 def make_parser(prog: str, description: str, env: Env) -> Parser:
     parser = Parser(env, prog=prog, description=description,
                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"{prog} {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("-v", "--verbosity", type=int, default=1, metavar="N",
                         help="0 quiet, 1 normal, 2 info, 3 debug (logs to stderr)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and DCMTK command lines")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from pypx.cli.chain import add_chain_options, prepare, run_prepared, then_names
 from pypx.cli.common import (
@@ -19,10 +18,9 @@ from pypx.cli.common import (
 from pypx.cli.services import add_cube_options, add_storage_options
 from pypx.cli.settings import pacs_settings
 from pypx.dicom.query import Level, Query, level_of
-from pypx.dicom.results import FindResult, PypxJsonStream, StudyResult, to_dicom_json, to_pypx_json
+from pypx.dicom.results import DicomJsonStream, FindResult, PypxJsonStream, StudyResult
 from pypx.errors import ExitCode, UsageError
 from pypx.find import find
-from pypx.report import ReportOptions, render
 from pypx.settings import PacsSettings
 
 PROG = "px-find"
@@ -107,31 +105,32 @@ def run(argv: list[str], env: Env) -> int:
     pacs = pacs_settings(args, base)
     names = then_names(args, args.then)
     chain = prepare(args, names, base, env) if names else None  # options checked before anything is sent
-    if chain is None and not args.dicomjson and (args.json or args.verbosity):
+    if chain is None:
         return _streamed(env, args, pacs, query)
+    # the chain's actions work over the whole result (a retrieve plans every series): it is built first
     result = find(pacs, query, limit=args.limit, binary=args.findscu)
     code = ExitCode.PARTIAL if result.limited else ExitCode.OK
     for warning in result.warnings:
         env.err(f"{PROG}: warning: {warning}")
-    if chain is not None:
-        return max(int(code), run_prepared(chain, result, base, pacs, env, json_output=args.json))
-    if args.dicomjson:
-        env.out(json.dumps(to_dicom_json(result), indent=2, ensure_ascii=False))
-    elif args.json:
-        env.out(json.dumps(to_pypx_json(result), indent=2, ensure_ascii=False))
-    elif args.verbosity:
-        env.stdout.write(render(result, ReportOptions(), color=bool(env.stdout_isatty) and not env.no_color))
-    return int(code)
+    return max(int(code), run_prepared(chain, result, base, pacs, env, json_output=args.json))
 
 
 def _streamed(env: Env, args: argparse.Namespace, pacs: PacsSettings, query: Query) -> int:
-    """--json or the table, written study by study as the PACS answers: memory stays flat for any size."""
-    if args.json:
+    """The result written study by study as the PACS answers (--dicomjson, --json or the table, nothing at
+    -v 0): memory stays flat for any size."""
+    if args.dicomjson:
+        dicom_stream = DicomJsonStream(env.stdout.write)
+        result = find(pacs, query, limit=args.limit, binary=args.findscu, on_study=dicom_stream.study)
+        dicom_stream.finish()
+        env.stdout.write("\n")
+    elif args.json:
         stream = PypxJsonStream(env.stdout.write)
         result = find(pacs, query, limit=args.limit, binary=args.findscu, on_study=stream.study)
         stream.finish(result)
         env.stdout.write("\n")
-    else:
+    elif args.verbosity:
+        from pypx.report import ReportOptions, render
+
         color = bool(env.stdout_isatty) and not env.no_color
         shown = 0
 
@@ -142,6 +141,8 @@ def _streamed(env: Env, args: argparse.Namespace, pacs: PacsSettings, query: Que
             shown += bool(text)
 
         result = find(pacs, query, limit=args.limit, binary=args.findscu, on_study=table)
+    else:
+        result = find(pacs, query, limit=args.limit, binary=args.findscu, on_study=lambda study, command: None)
     for warning in result.warnings:
         env.err(f"{PROG}: warning: {warning}")
     return int(ExitCode.PARTIAL if result.limited else ExitCode.OK)

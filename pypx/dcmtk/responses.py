@@ -1,4 +1,4 @@
-"""Read C-FIND responses: findscu's extracted files (-X) with pydicom, grouped by query. Pure but for reads.
+"""Read C-FIND responses: findscu's extracted files (-X), grouped by query. Pure but for reads.
 
 With several query files over one association, findscu numbers rsp files across queries; its log
 says which request each file answers ("Sending Find Request" ... "Writing response dataset to file"),
@@ -8,18 +8,17 @@ so the log gives the grouping and the files give the data.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, MutableSequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
-
-import pydicom
-from pydicom.datadict import dictionary_VR, keyword_for_tag
-from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from pypx.dcmtk.status import DimseStatus, from_dcmtk_name
+from pypx.dicom.dictionary import dictionary_VR, keyword_for_tag
 from pypx.dicom.header import TEXT_VRS, decode_number, decode_text, read_top_level
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 # anchored at the start of findscu's log lines: the request identifiers are echoed into the same log
 _SENDING = "I: Sending Find Request"
@@ -89,7 +88,7 @@ def element_text(value: object) -> str:
     """A DICOM value as text: multi-values joined by backslash, padding stripped, None as ''."""
     if value is None:
         return ""
-    if isinstance(value, (list, MultiValue)):
+    if isinstance(value, MutableSequence):  # a list, or pydicom's MultiValue
         return "\\".join(element_text(v) for v in value)
     return str(value).strip(" \x00")
 
@@ -112,7 +111,21 @@ _SKIPPED = frozenset({"SpecificCharacterSet", "RetrieveAETitle", "InstanceAvaila
 def read_response(path: Path) -> dict[str, str]:
     """keyword -> text of a C-FIND response file: the fast reader, or pydicom where it cannot (same values)."""
     fast = _read_fast(path)
-    return fast if fast is not None else dataset_tags(pydicom.dcmread(path, force=True))
+    if fast is not None:
+        return fast
+    import pydicom
+
+    return dataset_tags(pydicom.dcmread(path, force=True))
+
+
+_KEPT: dict[int, str] = {}  # tag -> its keyword, or '' for tags a result leaves out (looked up once each)
+
+
+def _kept_keyword(tag: int) -> str:
+    if tag >> 16 in (0x0000, 0x0002) or tag & 0x10000:  # command and meta groups, private tags
+        return ""
+    keyword = keyword_for_tag(tag)
+    return "" if keyword in _SKIPPED else keyword
 
 
 def _read_fast(path: Path) -> dict[str, str] | None:
@@ -122,10 +135,10 @@ def _read_fast(path: Path) -> dict[str, str] | None:
     elements, encodings = read
     out: dict[str, str] = {}
     for tag, vr, raw in elements:
-        if tag >> 16 in (0x0000, 0x0002) or tag & 0x10000:  # command and meta groups, private tags
-            continue
-        keyword = keyword_for_tag(tag)
-        if not keyword or keyword in _SKIPPED:
+        keyword = _KEPT.get(tag)
+        if keyword is None:
+            keyword = _KEPT[tag] = _kept_keyword(tag)
+        if not keyword:
             continue
         vr = vr or dictionary_VR(tag)
         if vr in TEXT_VRS:

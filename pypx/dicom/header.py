@@ -6,24 +6,22 @@ over the little-endian (implicit or explicit VR) dataset by element lengths, kee
 bytes of the wanted tags, and walks on to the end of the file by lengths alone (no pixel data is
 read). A file that ends inside an element is reported as truncated: pydicom accepts such files
 silently; so is an image (it has Rows) that ends without its pixel data, as a file cut exactly before
-that last element does. Values are decoded with pydicom's character-set tables. Anything else (deflated or
-big-endian transfer syntax, odd VRs) falls back to pydicom, whose reading is not checked for
-truncation.
+that last element does. Values are decoded with pydicom's character-set tables (for the character sets
+a plain Python codec reads, without importing pydicom, whose import costs more than a C-FIND's answers take
+to read). Anything else (deflated or big-endian transfer syntax, odd VRs) falls back to pydicom, whose
+reading is not checked for truncation.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import struct
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-import pydicom
-from pydicom.charset import convert_encodings, decode_bytes
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.errors import InvalidDicomError
-from pydicom.multival import MultiValue
+from pypx.dicom.dictionary import dictionary_VR, tag_for_keyword
 
 IMPLICIT_LE = "1.2.840.10008.1.2"
 EXPLICIT_BE = "1.2.840.10008.1.2.2"
@@ -37,14 +35,18 @@ LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"
 TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI",
                       "UR", "UT"})
 SINGLE_VALUED = frozenset({"LT", "ST", "UT", "UR"})
+_CHARSET_TEXT = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "UC"})  # the text VRs a character set applies to
 NUMBERS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d", "SV": "q", "UV": "Q"}
 _DELIMITERS = {0x5C, 0x5E, 0x3D, 0x0A, 0x0D, 0x09, 0x0C}
 _READ_SIZE = 65536
 _HEADER = struct.Struct("<HH2sH")  # group, element, VR, a short VR's length (explicit little endian)
 _LONG = struct.Struct("<I")
-# what pydicom's own reader raises on malformed input
-_PYDICOM_ERRORS = (InvalidDicomError, OSError, EOFError, ValueError, TypeError, KeyError, IndexError,
-                   AttributeError, NotImplementedError, struct.error)
+# what pydicom's own reader raises on malformed input (besides its InvalidDicomError)
+_PYDICOM_ERRORS = (OSError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
+                   NotImplementedError, struct.error)
+# Specific Character Sets that name one Python codec, as pydicom's `python_encoding` maps them (no value: its
+# default); others (code extensions, misspellings pydicom corrects with a warning) go to pydicom
+_SINGLE_CODEC = {(): "iso8859", ("ISO_IR 6",): "iso8859", ("ISO_IR 100",): "latin_1", ("ISO_IR 192",): "UTF8"}
 
 
 class HeaderError(Exception):
@@ -173,11 +175,29 @@ class _Walker:
 
 @functools.lru_cache(maxsize=64)
 def _encodings(charset: tuple[str, ...]) -> list[str]:
+    codec = _SINGLE_CODEC.get(charset)
+    if codec is not None:
+        return [codec]
+    from pydicom.charset import convert_encodings
+
     return convert_encodings(list(charset) or None)
 
 
+def _decode(raw: bytes, encodings: list[str]) -> str:
+    """pydicom's decoding of a text value: without escape sequences it is the first encoding's codec;
+    with them, or when the bytes do not fit (pydicom warns and replaces), pydicom itself."""
+    if 0x1B not in raw:
+        try:
+            return raw.decode(encodings[0])
+        except (UnicodeError, LookupError):
+            pass
+    from pydicom.charset import decode_bytes
+
+    return decode_bytes(raw, encodings, _DELIMITERS)
+
+
 def _text(vr: str, raw: bytes, encodings: list[str]) -> str:
-    text = decode_bytes(raw, encodings, _DELIMITERS) if vr in ("PN", "LO", "SH", "LT", "ST", "UT", "UC") \
+    text = _decode(raw, encodings) if vr in ("PN", "LO", "SH", "LT", "ST", "UT", "UC") \
         else raw.decode("ascii", "replace")
     values = [text] if vr in SINGLE_VALUED else text.split("\\")
     values = [v.rstrip(" \0") if vr in ("PN", "LO", "SH", "LT", "ST", "UT", "UC") else v.strip(" \0")
@@ -253,6 +273,10 @@ def _implicit_vr(tag: int) -> str:
 
 
 def _with_pydicom(path: Path, keywords: Iterable[str]) -> dict[str, str]:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+    from pydicom.multival import MultiValue
+
     try:
         dataset = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(keywords))
     except InvalidDicomError:
@@ -298,7 +322,12 @@ def read_top_level(path: Path) -> tuple[list[tuple[int, str | None, bytes]], lis
     """
     try:
         with open(path, "rb") as handle:
-            source = _Source(handle, path.stat().st_size)
+            data = handle.read(_READ_SIZE + 1)
+            plain = _plain_elements(data) if len(data) <= _READ_SIZE else None
+            if plain is not None:
+                return plain, _encodings(_charset(plain))
+            handle.seek(0)
+            source = _Source(handle, os.fstat(handle.fileno()).st_size)
             syntax, start = _meta(source)
             if syntax in DEFLATED or syntax == EXPLICIT_BE:
                 return None
@@ -306,9 +335,61 @@ def read_top_level(path: Path) -> tuple[list[tuple[int, str | None, bytes]], lis
             walker.dataset(start, syntax != IMPLICIT_LE, source.size, top=True)
     except (_Unsupported, HeaderError, OSError, struct.error, UnicodeDecodeError):
         return None
-    charset_raw = next((raw for tag, _, raw in walker.elements if tag == CHARSET_TAG), b"")
-    charset = tuple(c.strip(" \0") for c in charset_raw.decode("ascii", "replace").split("\\"))
-    return walker.elements, _encodings(charset if any(charset) else ())
+    return walker.elements, _encodings(_charset(walker.elements))
+
+
+def _charset(elements: list[tuple[int, str | None, bytes]]) -> tuple[str, ...]:
+    """The Specific Character Set's terms (empty: none given)."""
+    raw = next((raw for tag, _, raw in elements if tag == CHARSET_TAG), b"")
+    charset = tuple(c.strip(" \0") for c in raw.decode("ascii", "replace").split("\\"))
+    return charset if any(charset) else ()
+
+
+_EXPLICIT_LE = b"1.2.840.10008.1.2.1"
+# the VRs of plain top-level elements, as bytes -> text; anything else (SQ, UN, undefined lengths) goes to the walker
+_PLAIN_VRS = {vr.encode("ascii"): vr for vr in ("AE", "AS", "AT", "CS", "DA", "DS", "DT", "FL", "FD", "IS", "LO", "LT",
+                                              "OB", "OD", "OF", "OL", "OV", "OW", "PN", "SH", "SL", "SS", "ST", "SV",
+                                              "TM", "UC", "UI", "UL", "UR", "US", "UT", "UV")}
+
+
+def _plain_elements(data: bytes) -> list[tuple[int, str | None, bytes]] | None:
+    """The top-level elements of a whole Explicit VR Little Endian Part 10 file without sequences or undefined
+    lengths (a C-FIND response, typically), in one pass over its bytes; None for anything else, which the
+    walker reads (it gives the same elements where both read a file)."""
+    size = len(data)
+    if size < 132 or data[128:132] != b"DICM":
+        return None
+    unpack = struct.unpack_from
+    position, syntax, in_meta = 132, b"", True
+    elements: list[tuple[int, str | None, bytes]] = []
+    while position < size:
+        if position + 8 > size:
+            return None
+        group, number, raw_vr, length = unpack("<HH2sH", data, position)
+        vr = _PLAIN_VRS.get(raw_vr)
+        if vr is None or group == 0xFFFE:
+            return None
+        if raw_vr in LONG_VRS:
+            if position + 12 > size:
+                return None
+            length = unpack("<I", data, position + 8)[0]
+            position += 12
+        else:
+            position += 8
+        end = position + length
+        if end > size:
+            return None
+        if in_meta and group != 0x0002:
+            if syntax != _EXPLICIT_LE:
+                return None
+            in_meta = False
+        if in_meta:
+            if number == 0x0010:
+                syntax = data[position:end].rstrip(b" \0")
+        else:
+            elements.append((group << 16 | number, vr, data[position:end]))
+        position = end
+    return elements if not in_meta else None
 
 
 class _AllWalker(_Walker):
@@ -336,12 +417,12 @@ class _AllWalker(_Walker):
 
 def decode_text(vr: str, raw: bytes, encodings: list[str]) -> str:
     """A text element's value as pydicom gives it, backslash-joined: each value without padding."""
-    if vr in ("PN", "LO", "SH", "LT", "ST", "UT", "UC"):
-        text = decode_bytes(raw, encodings, _DELIMITERS)
-    else:
-        text = raw.decode("ascii", "replace")
-    values = [text] if vr in SINGLE_VALUED else text.split("\\")
-    return "\\".join(v.strip(" \0") for v in values)
+    if not raw:
+        return ""
+    text = _decode(raw, encodings) if vr in _CHARSET_TEXT else raw.decode("ascii", "replace")
+    if vr in SINGLE_VALUED or "\\" not in text:
+        return text.strip(" \0")
+    return "\\".join(v.strip(" \0") for v in text.split("\\"))
 
 
 def decode_number(vr: str, raw: bytes) -> str | None:

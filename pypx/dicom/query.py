@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, time
 from typing import Literal
 
-from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
-
+from pypx.dicom.dictionary import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pypx.errors import UsageError
 
 Level = Literal["PATIENT", "STUDY", "SERIES", "IMAGE"]

@@ -10,13 +10,13 @@ Values are strings as the PACS sent them (padding stripped); multi-values are jo
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-
+from pypx.dicom.dictionary import dictionary_VR, tag_for_keyword
 from pypx.dicom.merge import is_uid
 
 
@@ -118,6 +118,53 @@ def _dumps(value: Any, level: int) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + "  " * level)
 
 
+@functools.lru_cache(maxsize=4096)
+def _entry_text(keyword: str, level: int) -> tuple[str, str]:
+    """The text around a value in a match's pypx JSON, its entry object nested `level` deep:
+    `"Keyword": {"tag": "gggg,eeee", "value": ` and `, "label": "Keyword"}` as json.dumps(indent=2) lays them out."""
+    inner = "\n" + "  " * (level + 1)
+    name = _STRING(keyword)
+    return (f'{name}: {{{inner}"tag": {_STRING(tag_string(keyword))},{inner}"value": ',
+            f',{inner}"label": {name}\n{"  " * level}}}')
+
+
+def _object_text(members: list[str], level: int) -> str:
+    inner = "\n" + "  " * (level + 1)
+    return "{" + inner + ("," + inner).join(members) + "\n" + "  " * level + "}" if members else "{}"
+
+
+def _list_text(items: list[str], level: int) -> str:
+    inner = "\n" + "  " * (level + 1)
+    return "[" + inner + ("," + inner).join(items) + "\n" + "  " * level + "]" if items else "[]"
+
+
+def _match_members(tags: dict[str, str], level: int) -> list[str]:
+    """A match's members in its pypx JSON object nested `level` deep, as text."""
+    members = []
+    for keyword, value in sorted(tags.items()):
+        head, tail = _entry_text(keyword, level + 1)
+        members.append(head + _STRING(value) + tail)
+    return members
+
+
+def study_text(study: StudyResult, level: int) -> str:
+    """`json.dumps(study_to_pypx(study), indent=2, ensure_ascii=False)` as it reads nested `level` deep, built
+    from the text of each entry: the cost of a large find's output, written without the dict in between."""
+    if "series" in study.study.tags or any("images" in series.tags for series in study.series):
+        return _dumps(study_to_pypx(study), level)  # a tag that the nesting's own key would replace
+    series_texts = []
+    for series in study.series:
+        members = _match_members(series.tags, level + 2)
+        images = study.images.get(series.get("SeriesInstanceUID"))
+        if images is not None:
+            image_texts = [_object_text(_match_members(image.tags, level + 4), level + 4) for image in images]
+            members.append('"images": ' + _list_text(image_texts, level + 3))
+        series_texts.append(_object_text(members, level + 2))
+    members = _match_members(study.study.tags, level)
+    members.append('"series": ' + _list_text(series_texts, level + 1))
+    return _object_text(members, level)
+
+
 class PypxJsonStream:
     """The text of `json.dumps(to_pypx_json(result), indent=2, ensure_ascii=False)`, byte for byte, written
     one study at a time as a find delivers them (`study`), then closed with what is known last (`finish`)."""
@@ -135,7 +182,7 @@ class PypxJsonStream:
     def study(self, study: StudyResult, command: str) -> None:
         if not self.started:
             self._start(command)
-        self.write(("," if self.count else "") + "\n    " + _dumps(study_to_pypx(study), 2))
+        self.write(("," if self.count else "") + "\n    " + study_text(study, 2))
         self.count += 1
 
     def finish(self, result: FindResult) -> None:
@@ -227,15 +274,35 @@ def match_to_dicom_json(match: Match) -> dict[str, Any]:
     return dict(sorted(out.items()))
 
 
+def study_to_dicom_json(study: StudyResult) -> list[dict[str, Any]]:
+    """The study, then each of its series followed by its images (at image depth)."""
+    out = [match_to_dicom_json(study.study)]
+    for series in study.series:
+        out.append(match_to_dicom_json(series))
+        out.extend(match_to_dicom_json(im) for im in study.images.get(series.get("SeriesInstanceUID"), ()))
+    return out
+
+
 def to_dicom_json(result: FindResult) -> list[dict[str, Any]]:
     """PS3.18 Annex F: a flat list, each study followed by its series (and their images)."""
-    out = []
-    for study in result.studies:
-        out.append(match_to_dicom_json(study.study))
-        for series in study.series:
-            out.append(match_to_dicom_json(series))
-            out.extend(match_to_dicom_json(im) for im in study.images.get(series.get("SeriesInstanceUID"), ()))
-    return out
+    return [obj for study in result.studies for obj in study_to_dicom_json(study)]
+
+
+class DicomJsonStream:
+    """The text of `json.dumps(to_dicom_json(result), indent=2, ensure_ascii=False)`, byte for byte, written
+    one study at a time (`study`), then closed (`finish`)."""
+
+    def __init__(self, write: Callable[[str], object]) -> None:
+        self.write = write
+        self.count = 0
+
+    def study(self, study: StudyResult, command: str = "") -> None:
+        for obj in study_to_dicom_json(study):
+            self.write(("," if self.count else "[") + "\n  " + _dumps(obj, 1))
+            self.count += 1
+
+    def finish(self) -> None:
+        self.write("\n]" if self.count else "[]")
 
 
 def keep_identified(result: FindResult) -> tuple[FindResult, list[str]]:

@@ -28,8 +28,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from pydicom.datadict import keyword_dict
-
+from pypx.dicom.dictionary import keywords
 from pypx.errors import UsageError
 
 DEFAULT_PATIENT = "%PatientID-%PatientName-%PatientBirthDate"
@@ -117,7 +116,7 @@ Piece = str | _Reference
 
 
 def _known(keyword: str) -> bool:
-    return keyword in keyword_dict or keyword in DERIVED
+    return keyword in keywords() or keyword in DERIVED
 
 
 def _split_keyword(word: str) -> tuple[str, str] | None:

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from pydicom.datadict import keyword_dict, tag_for_keyword
-
+from pypx.dicom.dictionary import keywords, tag_for_keyword
 from pypx.errors import UsageError
 from pypx.report.series_status import PSEUDO_TAGS
 
@@ -40,15 +39,15 @@ SERIES_ID_TAGS: tuple[str, ...] = ("SeriesInstanceUID", "SeriesNumber", "NumberO
 
 @cache
 def _keywords_by_lower_case() -> dict[str, str]:
-    return {keyword.lower(): keyword for keyword in keyword_dict}
+    return {keyword.lower(): keyword for keyword in keywords()}
 
 
 def _suggestion(name: str) -> str:
     by_lower = _keywords_by_lower_case()
     if name.lower() in by_lower:
         return f"did you mean {by_lower[name.lower()]}? (keywords are case-sensitive)"
-    longer = sorted((keyword for keyword in keyword_dict if name and keyword.startswith(name)), key=len)
-    close = longer[:1] or difflib.get_close_matches(name, list(keyword_dict), n=1, cutoff=0.75)
+    longer = sorted((keyword for keyword in keywords() if name and keyword.startswith(name)), key=len)
+    close = longer[:1] or difflib.get_close_matches(name, list(keywords()), n=1, cutoff=0.75)
     return f"did you mean {close[0]}?" if close else "use DICOM keywords such as PatientName or SeriesDescription"
 
 

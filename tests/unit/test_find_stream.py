@@ -15,7 +15,15 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from pypx.dcmtk.responses import _read_fast, dataset_tags, read_response
-from pypx.dicom.results import FindResult, Match, PypxJsonStream, StudyResult, to_pypx_json
+from pypx.dicom.results import (
+    DicomJsonStream,
+    FindResult,
+    Match,
+    PypxJsonStream,
+    StudyResult,
+    to_dicom_json,
+    to_pypx_json,
+)
 from tests.strategies import PROPERTY, value
 
 text = value.map(lambda v: v.encode("utf-8", "surrogatepass").decode("utf-8", "replace"))
@@ -39,6 +47,17 @@ def test_the_streamed_json_is_byte_for_byte_the_whole_document(result: FindResul
         stream.study(one, result.command)
     stream.finish(result)
     assert out.getvalue() == json.dumps(to_pypx_json(result), indent=2, ensure_ascii=False)
+
+
+@PROPERTY
+@given(result=results)
+def test_the_streamed_dicom_json_is_byte_for_byte_the_whole_document(result: FindResult) -> None:
+    out = io.StringIO()
+    stream = DicomJsonStream(out.write)
+    for one in result.studies:
+        stream.study(one, result.command)
+    stream.finish()
+    assert out.getvalue() == json.dumps(to_dicom_json(result), indent=2, ensure_ascii=False)
 
 
 def _response(path: Path, syntax: str, **values: object) -> Path:
