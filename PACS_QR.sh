@@ -36,7 +36,7 @@ ACTIONS (--do)
   find      px-find   FLAGS                       a table of studies and series (add --json for JSON)
   report    px-find   FLAGS --json | px-report --printReport FORMAT
   retrieve  px-move   FLAGS                       C-MOVE (or "--method get") into BASEMOUNT/data
-  status    px-status FLAGS                       expected vs received; exit 0 only when complete
+  status    px-status FLAGS                       expected vs received; exit 0 unless something is missing
   push      px-push   --storage KEY FLAGS         upload retrieved series to ChRIS storage
   register  px-register --CUBE KEY FLAGS          register pushed series with ChRIS CUBE
   echo      px-echo                               is the PACS there

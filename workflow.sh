@@ -119,7 +119,7 @@ step "px-move" "C-MOVE of every series found into $BASE/data, through a receiver
 run px-move --PACS sandbox --reportDataFile "$FOUND"
 run px-move --PACS sandbox --reportDataFile "$FOUND"
 
-step "px-status" "Expected vs received per study and series; exit 0 only when everything is complete."
+step "px-status" "Expected vs received per study and series; exit 0 only when nothing is known to be missing."
 run px-status --reportDataFile "$FOUND"
 
 step "px-repack" "Files DICOM files from anywhere into the same tree and database: here the sandbox's" \

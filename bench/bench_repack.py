@@ -25,9 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pydicom  # noqa: E402
 from common import median_seconds, report  # noqa: E402
 
+from pypx.claims import spool_files  # noqa: E402
 from pypx.dcmtk import argv, runner  # noqa: E402
 from pypx.listen import Listener  # noqa: E402
-from pypx.repack import repack_files, repack_spool, spool_files  # noqa: E402
+from pypx.repack import repack_files, repack_spool  # noqa: E402
 from pypx.sandbox.ports import free_port
 from pypx.sandbox.synthetic import Shape, generate  # noqa: E402
 from pypx.settings import PacsSettings  # noqa: E402

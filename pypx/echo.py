@@ -19,6 +19,8 @@ class EchoResult:
 
 def echo(pacs: PacsSettings, binary: str = "echoscu") -> EchoResult:
     """Send one C-ECHO; raises a PxError (network, rejected, failure) unless the PACS answered Success."""
-    done = runner.run(argv.echoscu(pacs, binary=binary), wall_timeout=pacs.timeouts.connect + pacs.timeouts.acse + 30)
+    done = runner.run_streaming(argv.echoscu(pacs, binary=binary), lambda line: None,
+                                wall_timeout=pacs.timeouts.connect + pacs.timeouts.acse + (pacs.timeouts.dimse or 30) + 5,
+                                accept_within=outcome.association_watchdog(pacs))
     outcome.raise_for_failure(done.stderr + done.stdout, done.returncode, pacs, "echoscu", "C-ECHO")
     return EchoResult(pacs.aet, pacs.aec, pacs.host, pacs.port, done.seconds)

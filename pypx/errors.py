@@ -16,7 +16,7 @@ class ExitCode(IntEnum):
     PACS_FAILURE = 5  # the peer answered with a failure status
     PARTIAL = 6  # some results: a response limit, failed sub-operations
     LOCAL_IO = 7  # local files, disk, missing binaries
-    INCOMPLETE = 8  # px-status: not everything has arrived yet
+    INCOMPLETE = 8  # px-status: something asked for or counted by the PACS has not arrived
     INTERRUPTED = 130  # SIGINT / SIGTERM
 
 
@@ -70,6 +70,10 @@ class LocalIOError(PxError):
 
 class ToolMissing(LocalIOError):
     """A DCMTK binary (or Orthanc) is not installed."""
+
+
+class DiskFull(LocalIOError):
+    """No space left (or the quota reached) on the disk being written: nothing more can be filed there."""
 
 
 class Incomplete(PxError):

@@ -193,7 +193,8 @@ def run_level(pacs: PacsSettings, level: Level, identifiers: Sequence[Mapping[st
         collector: responses.ResponseCollector[dict[str, str]] = responses.ResponseCollector(
             _read_and_remove, on_answer=run.answer_in, on_final=lambda i: run.final(i, collector.statuses[i]))
         done = runner.run_streaming(command, collector.feed, keep=_kept_log_line,
-                                    wall_timeout=120 + 5 * len(files) + (pacs.timeouts.dimse or 600))
+                                    wall_timeout=120 + 5 * len(files) + (pacs.timeouts.dimse or 600),
+                                    accept_within=outcome.association_watchdog(pacs))
         collector.close()
         text = done.stderr + done.stdout
         error = outcome.association_error(text, pacs, "findscu")

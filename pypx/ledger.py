@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from pypx.dcmtk.outcome import SubOperations
-from pypx.errors import LocalIOError
+from pypx.errors import LocalIOError, PxError
 from pypx.plan import Request, SeriesPlan, final_state
 from pypx.store.records import RetrieveAttempt, SeriesRequest
 
@@ -89,6 +89,8 @@ class Ledger:
                     job()
                 except BaseException as err:  # noqa: BLE001 - re-raised by finish(), in the caller's thread
                     self._failure = err
+                    if isinstance(err, PxError):  # e.g. the database on a full disk: no request should go on
+                        self.r.end_run(err)
 
     def _record_requests(self) -> None:
         self.r.db.record_requests(list(self._requests.values()), each=False)
@@ -150,8 +152,13 @@ class Ledger:
         sent = {uid for uid in self.covering if any(r.answer or r.error for _, r in self._pairs(uid))}
         rest = [uid for uid in self.covering if uid in sent and uid not in self.outcomes]
         failed = {uid for uid in rest if any(r.error for _, r in self._pairs(uid))}
-        held = receiver.settle({uid: self._target(uid) for uid in rest if uid not in failed}, 0.5 if quick else None)
-        held |= receiver.settle({uid: self.plans[uid].expected or 0 for uid in failed}, wait=0.5)
+        try:
+            held = receiver.settle({uid: self._target(uid) for uid in rest if uid not in failed},
+                                   0.5 if quick else None)
+            held |= receiver.settle({uid: self.plans[uid].expected or 0 for uid in failed}, wait=0.5)
+        except LocalIOError as err:  # the receiver cannot file (a full disk): what it did file is counted
+            self.r.end_run(err)
+            held = receiver.count({uid: 0 for uid in rest})
         self._nothing_filed_here(held)
         for uid in rest:
             self.outcomes[uid] = self._record(uid, held.get(uid, self.plans[uid].held))
@@ -159,7 +166,10 @@ class Ledger:
         for uid in self.covering:
             if uid not in sent:
                 if uid in self._marked:
-                    self.r.db.withdraw_request(uid)
+                    try:
+                        self.r.db.withdraw_request(uid)
+                    except LocalIOError as err:  # left marked: px-status sees its owner gone
+                        self.r.end_run(err)
                 out.append(self.r.untried(self.plans[uid]))
             else:
                 out.append(self.outcomes[uid])
@@ -204,10 +214,13 @@ class Ledger:
             warning=counts.warning, seconds=round(time.monotonic() - r.started, 3), message=message,
             fetched=fetched)
         request = None if uid in self._marked else self._requests[uid]
-        if elsewhere:
-            r.db.record_delivery(uid, r.pacs.aet_listener, attempt, state, plan_.expected, request)
-        else:
-            r.db.record_outcome(uid, attempt, plan_.expected, request)
+        try:
+            if elsewhere:
+                r.db.record_delivery(uid, r.pacs.aet_listener, attempt, state, plan_.expected, request)
+            else:
+                r.db.record_outcome(uid, attempt, plan_.expected, request)
+        except LocalIOError as err:  # the database cannot be written (a full disk): reported, not recorded
+            r.end_run(err)
         r.progress(plan_, held_after)
         return SeriesOutcome(uid, plan_.study.uid, plan_.series.get("SeriesDescription"), plan_.expected,
                              plan_.held, held_after, fetched, state, counts.completed, counts.failed,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import errno
-import fcntl
 import logging
 import os
 import shutil
@@ -33,14 +32,16 @@ from pathlib import Path
 from typing import IO
 
 from pypx import procfs
+from pypx.claims import claimed_by_live_worker, prune_empty
 from pypx.dcmtk import argv, runner
 from pypx.dcmtk.storescp_log import read_line
 from pypx.dicom.templates import DEFAULT, Templates, sanitize
-from pypx.errors import ConfigError, LocalIOError, PxError
-from pypx.repack import CLAIMS, RepackReport, prune_empty, repack_spool
+from pypx.errors import ConfigError, DiskFull, LocalIOError, PxError
+from pypx.repack import RepackReport, repack_spool
 from pypx.settings import Tls
 from pypx.spool import SpoolFiler
 from pypx.store.layout import Basemount
+from pypx.store.space import disk_full, nearly_full
 
 log = logging.getLogger(__name__)
 
@@ -75,18 +76,7 @@ def spool_for(base: Basemount, aet: str, port: int) -> Path:
 
 def _receiver_alive(spool: Path) -> bool:
     """Does a live receiver own the spool? Its filer holds an flock on its claim (dead ones' are free)."""
-    for lock in spool.glob(f"{CLAIMS}/*/.lock"):
-        try:
-            fd = os.open(lock, os.O_RDWR)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)  # closing releases a lock taken here
-    return False
+    return claimed_by_live_worker(spool)
 
 
 def earlier_receiver(base: Basemount, aet: str, port: int) -> list[int]:
@@ -112,7 +102,8 @@ class Listener:
     def __init__(self, aet: str, port: int, base: Basemount, templates: Templates = DEFAULT, *,
                  storescp: str = "storescp", batch_size: int = 1000, batch_seconds: float = 0.2,
                  acse_timeout: float = 30, dimse_timeout: float | None = 120, start_timeout: float = 10,
-                 tls: Tls | None = None, earlier_wait: float | None = None) -> None:
+                 tls: Tls | None = None, earlier_wait: float | None = None,
+                 error_level: int = logging.WARNING) -> None:
         self.aet, self.port, self.base, self.templates = aet, port, base, templates
         self.tls = tls
         self.storescp, self.batch_size, self.batch_seconds = storescp, batch_size, batch_seconds
@@ -122,6 +113,11 @@ class Listener:
         self.spool = spool_for(base, aet, port)
         self.leftovers = RepackReport()
         self.stored = 0  # "storing" lines seen in the log
+        self.cannot_write = 0  # files storescp could not write (refused to the sender)
+        self.last_cannot_write = ""
+        # storescp's errors and filing errors are warnings of a standing receiver; px-move, which reports
+        # the outcome itself, logs them lower
+        self.error_level = error_level
         self._recent: collections.deque[str] = collections.deque(maxlen=20)
         self._last_activity = time.monotonic()
         self._process: subprocess.Popen[bytes] | None = None
@@ -159,7 +155,8 @@ class Listener:
             self._cleanup()
             raise
         self._filer = SpoolFiler(self.spool, self.base, self._writers, self.templates, self.batch_seconds,
-                                 self.batch_size)
+                                 self.batch_size,
+                                 error_level=logging.ERROR if self.error_level >= logging.WARNING else self.error_level)
         self._filer.on_filed = lambda: self.on_filed()
         self._filer.start()
         os.set_blocking(reader, True)
@@ -289,6 +286,21 @@ class Listener:
         """Block up to `timeout` s; False once storescp has exited (the log has ended)."""
         return not self._log_ended.wait(timeout)
 
+    def failing(self) -> PxError | None:
+        """Why files sent to this receiver are not filed (None while they are): a full disk under the
+        BASEMOUNT, storescp unable to write into its spool, or the filer failing."""
+        failure = self._filer.failure if self._filer is not None else None
+        if isinstance(failure, DiskFull):
+            return failure
+        if self.cannot_write:
+            if nearly_full(self.spool):
+                return disk_full(self.spool, f"the receiver on port {self.port} could not write "
+                                 f"{self.cannot_write} file(s)")
+            return LocalIOError(f"the receiver on port {self.port} could not write {self.cannot_write} file(s) "
+                                f"({self.last_cannot_write.partition(': ')[2] or self.last_cannot_write})",
+                                f"check free space and permissions of {self.spool}")
+        return failure
+
     @property
     def _in_association(self) -> bool:
         return bool(self._process is not None and procfs.children(self._process.pid))
@@ -314,8 +326,11 @@ class Listener:
             self.stored += 1
         elif self._filer is not None:
             self._filer.wake()
+        if event.kind == "cannot-write":
+            self.cannot_write += 1
+            self.last_cannot_write = line
         if event.level in ("E", "F", "W"):
-            log.warning("storescp: %s", line)
+            log.log(self.error_level, "storescp: %s", line)
         else:
             log.debug("storescp: %s", line)
 

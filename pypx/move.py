@@ -24,7 +24,7 @@ from pypx.dcmtk import argv, outcome, runner
 from pypx.dcmtk.outcome import SubOperations
 from pypx.dcmtk.retrieve_log import Answer, RetrieveLog
 from pypx.dicom.results import FindResult
-from pypx.errors import AssociationRejected, Interrupted, LocalIOError, NetworkError, PxError
+from pypx.errors import AssociationRejected, Interrupted, LocalIOError, NetworkError, PxError, TimeoutError_
 from pypx.find import write_query_file
 from pypx.ledger import Ledger
 from pypx.plan import (
@@ -39,9 +39,10 @@ from pypx.plan import (
 from pypx.receiver import OnDemand, Receiver, Standing
 from pypx.receiver import start as start_receiver
 from pypx.settings import PacsSettings
-from pypx.spool import SpoolFiler
+from pypx.spool import SpoolFiler, retrieve_folder
 from pypx.store.layout import Basemount
 from pypx.store.records import Database
+from pypx.store.space import disk_full, nearly_full
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ class Retriever:
         self.stop_event = threading.Event()
         self.stopped_by: PxError | None = None
         self._errors: dict[str, PxError] = {}  # series UID -> the error its retrieve met
+        self._filers: list[SpoolFiler] = []  # those of the C-GETs running
 
     # -- sending -------------------------------------------------------------------------------
     def end_run(self, err: PxError) -> None:
@@ -124,6 +126,42 @@ class Retriever:
 
     def receiver_gone(self, grace: float) -> PxError | None:
         return self.receiver.gone(grace) if self.receiver is not None else None
+
+    def filer(self, folder: Path, writers: Callable[[], list[int]]) -> SpoolFiler:
+        """The filer of a C-GET's folder (its errors are this retrieve's to report: logged low)."""
+        filer = SpoolFiler(folder, self.base, writers, error_level=logging.INFO).start()
+        with self._lock:
+            self._filers.append(filer)
+        return filer
+
+    def stop_filer(self, filer: SpoolFiler) -> PxError | None:
+        """File the rest of a C-GET's folder; the error if that failed (the files then stay in the folder)."""
+        try:
+            filer.stop()
+        except PxError as err:
+            return err
+        finally:
+            with self._lock:
+                self._filers.remove(filer)
+        return None
+
+    def write_failure(self, text: str) -> PxError | None:
+        """getscu could not write a file the PACS sent (it then stops the C-GET): a full disk, or why not."""
+        line = next((ln for ln in text.splitlines() if ln.startswith("E: cannot write DICOM file")), "")
+        if not line:
+            return None
+        if nearly_full(self.base.incoming):
+            return disk_full(self.base.incoming, "getscu could not write a file the PACS sent")
+        return LocalIOError(f"getscu {line[3:]}", f"check free space and permissions of {self.base.incoming}")
+
+    def failing(self) -> PxError | None:
+        """Why what the PACS sends is not filed here (a full disk, a receiver that cannot write), or None."""
+        with self._lock:
+            filers = list(self._filers)
+        for filer in filers:
+            if filer.failure is not None:
+                return filer.failure
+        return self.receiver.failing() if self.receiver is not None else None
 
     def answered(self, request: Request, answer: Answer, received_before: int) -> PxError | None:
         """A final response came: show progress; a failure may mean the receiver died (then stop)."""
@@ -140,6 +178,10 @@ class Retriever:
             if gone := self.receiver_gone(grace):
                 self.end_run(gone)
                 return gone
+        if answer.counts.failed or error:  # files refused here (a full disk): every later request would be too
+            if failing := self.failing():
+                self.end_run(failing)
+                return failing
         return error
 
     @property
@@ -160,12 +202,8 @@ class Retriever:
             from pypx.netdicom import exchange
 
             return exchange(self, chunk)
-        spool = self.base.incoming
-        spool.mkdir(parents=True, exist_ok=True)
         # query files outside the BASEMOUNT; C-GET's folder inside it, so filing is a rename
-        with tempfile.TemporaryDirectory(prefix="pypx-rq-") as queries_dir, \
-                tempfile.TemporaryDirectory(prefix="get-", dir=spool) as tmp:
-            folder = Path(tmp)
+        with tempfile.TemporaryDirectory(prefix="pypx-rq-") as queries_dir, retrieve_folder(self.base) as folder:
             queries = []
             for index, request in enumerate(chunk):
                 queries.append(Path(queries_dir) / f"q{index:06d}.dcm")
@@ -177,7 +215,7 @@ class Retriever:
             if self.options.method == "get":
                 out = folder
                 command = argv.getscu(self.pacs, [], out, binary=self.options.getscu, queries=queries)
-                filer = SpoolFiler(out, self.base, lambda: pid[:1]).start()
+                filer = self.filer(out, lambda: pid[:1])
             else:
                 command = argv.movescu(self.pacs, [], self.pacs.aet_listener, binary=self.options.movescu,
                                        queries=queries)
@@ -193,16 +231,23 @@ class Retriever:
                     filer.wake()
 
             images = sum(p.expected or 100 for request in chunk for p in request.plans)
+            known_error: PxError | None = None
             try:
                 done = runner.run_streaming(command, on_line, wall_timeout=600 + images * 2, on_start=pid.append,
-                                            stop=self.stop_event, keep=lambda line: line.startswith(_DIAGNOSTIC))
+                                            stop=self.stop_event, keep=lambda line: line.startswith(_DIAGNOSTIC),
+                                            accept_within=outcome.association_watchdog(self.pacs))
             except (KeyboardInterrupt, Interrupted):
                 self._interrupted(chunk, results, reader.sent)
                 raise
-            finally:  # what arrived before a failure is filed, not thrown away with the folder
+            except TimeoutError_ as err:  # the tool was stopped: no association in time, or past its wall clock
+                done = runner.Completed(tuple(command), -1, "", "", 0.0)
+                known_error = err
+            finally:  # what arrived before a failure is filed (or kept, if it cannot be)
                 if filer is not None:
-                    filer.stop()
-        self._cut_off(chunk, results, reader, done, received_before)
+                    known_error = self.stop_filer(filer) or known_error
+        self._cut_off(chunk, results, reader, done, received_before, known_error)
+        if known_error is not None:
+            self.end_run(known_error)
         return results
 
     def _interrupted(self, chunk: Sequence[Request], results: list[Result], sent: int) -> None:
@@ -215,7 +260,7 @@ class Retriever:
                 self.ledger.answered(chunk[index], results[index])
 
     def _cut_off(self, chunk: Sequence[Request], results: list[Result], reader: RetrieveLog,
-                 done: runner.Completed, received_before: int) -> None:
+                 done: runner.Completed, received_before: int, known_error: PxError | None = None) -> None:
         """The first request without an answer met the error that ended the tool; the rest were not sent."""
         missing = next((i for i, result in enumerate(results) if result.answer is None), None)
         if missing is None or self.stopped_by is not None and results[missing].error is not None:
@@ -223,7 +268,7 @@ class Retriever:
         if self.stop_event.is_set() and self.stopped_by is not None:
             return  # stopped on purpose: the rest is untried
         text = done.stderr + done.stdout
-        error = outcome.association_error(text, self.pacs, self._tool)
+        error = known_error or self.write_failure(text) or outcome.association_error(text, self.pacs, self._tool)
         if error is None and missing < reader.sent:
             error = outcome.cut_off(self.pacs, self.what(chunk[missing]))
         if error is None:
@@ -305,10 +350,15 @@ class Retriever:
                         self.stopped_by = interrupted
                     self.stop_event.set()
                     results = list(self.ledger.results)
-                report.series += self.ledger.finish(results, quick=interrupted is not None)
+                # stopped (interrupted, or an error every request meets): no long wait for a standing receiver
+                report.series += self.ledger.finish(results, quick=interrupted is not None or
+                                                    self.stopped_by is not None)
             finally:
                 self.stop_event.set()  # ends the watchers of finished tools
-                self.receiver.stop(grace=1.0 if interrupted is not None else 5.0)
+                try:
+                    self.receiver.stop(grace=1.0 if interrupted is not None else 5.0)
+                except LocalIOError as err:  # what is left cannot be filed (a full disk): it stays in the spool
+                    self.end_run(err)
         for result in report.series:
             if result.state != "skipped":
                 self.feedback(_line(result))

@@ -14,22 +14,21 @@ import logging
 import os
 import socket
 import ssl
-import tempfile
+import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_file_meta_info
 
-from pypx.dcmtk.outcome import SubOperations
+from pypx.dcmtk.outcome import SubOperations, cut_off, silent, unanswered
 from pypx.dcmtk.retrieve_log import Answer
 from pypx.dcmtk.status import Category, lookup
 from pypx.errors import AssociationRejected, NetworkError, PxError
 from pypx.find import identifier_dataset
 from pypx.settings import PacsSettings, Tls
-from pypx.spool import SpoolFiler
+from pypx.spool import retrieve_folder
 
 if TYPE_CHECKING:
     from pypx.move import Result, Retriever
@@ -50,11 +49,13 @@ def tls_context(tls: Tls) -> ssl.SSLContext:
     return context
 
 
-def _association_error(pacs: PacsSettings, assoc: Any) -> PxError:
+def _association_error(pacs: PacsSettings, assoc: Any, seconds: float = 0.0) -> PxError:
     where = f"{pacs.host}:{pacs.port}"
     if assoc.is_rejected:
         return AssociationRejected(f"{where} rejected the association (called AE '{pacs.aec}', calling AE "
                                    f"'{pacs.aet}')", "check --aet/--aec and that the PACS knows this client")
+    if seconds >= 0.9 * min(pacs.timeouts.connect, pacs.timeouts.acse):
+        return unanswered(pacs)  # a refused handshake fails at once; this one waited out a timeout
     try:
         with socket.create_connection((pacs.host, pacs.port), timeout=pacs.timeouts.connect):
             pass
@@ -97,21 +98,23 @@ def exchange(retriever: Retriever, chunk: Sequence[Request]) -> list[Result]:
         for context in StoragePresentationContexts[:127]:
             ae.add_requested_context(context.abstract_syntax)
             roles.append(build_role(str(context.abstract_syntax), scp_role=True))
-    spool = retriever.base.incoming
-    spool.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="get-", dir=spool) as tmp:
-        folder = Path(tmp)
-        filer = SpoolFiler(folder, retriever.base, lambda: []).start() if get else None
+    with retrieve_folder(retriever.base) as folder:
+        filer = retriever.filer(folder, lambda: []) if get else None
         names = itertools.count()
 
         def store(event: Any) -> int:
             hidden = folder / f".{next(names):07d}.part"
             meta = DicomBytesIO()
             write_file_meta_info(meta, event.file_meta, enforce_standard=True)
-            with open(hidden, "wb") as out:
-                out.write(b"\x00" * 128 + b"DICM" + meta.getvalue())
-                out.write(event.request.DataSet.getvalue())
-            os.rename(hidden, folder / f"{hidden.stem[1:]}.dcm")
+            try:
+                with open(hidden, "wb") as out:
+                    out.write(b"\x00" * 128 + b"DICM" + meta.getvalue())
+                    out.write(event.request.DataSet.getvalue())
+                os.rename(hidden, folder / f"{hidden.stem[1:]}.dcm")
+            except OSError as err:  # refused (out of resources): the final response counts it as failed
+                hidden.unlink(missing_ok=True)
+                log.info("cannot write %s (%s)", hidden, err.strerror)
+                return 0xA700
             if filer is not None:
                 filer.wake()
             return 0x0000
@@ -119,10 +122,11 @@ def exchange(retriever: Retriever, chunk: Sequence[Request]) -> list[Result]:
         handlers = [(evt.EVT_C_STORE, store)] if get else []
         received_before = retriever.received()
         try:
+            asked = time.monotonic()
             assoc = ae.associate(pacs.host, pacs.port, ae_title=pacs.aec, ext_neg=roles or None,
                                  evt_handlers=handlers, tls_args=(tls_context(pacs.tls), None))
             if not assoc.is_established:
-                error = _association_error(pacs, assoc)
+                error = _association_error(pacs, assoc, time.monotonic() - asked)
                 results[0] = Result(None, error)
                 retriever.end_run(error)
                 return results
@@ -133,16 +137,17 @@ def exchange(retriever: Retriever, chunk: Sequence[Request]) -> list[Result]:
                     identifier = identifier_dataset(request.identifier())
                     responses = (assoc.send_c_get(identifier, model) if get else
                                  assoc.send_c_move(identifier, pacs.aet_listener, model))
-                    final = None
+                    final, answers, sent = None, 0, time.monotonic()
                     for status, _ in responses:
                         if not status or "Status" not in status:
-                            break  # the association went away
+                            break  # the association went away, or no answer came within the DIMSE timeout
+                        answers += 1
                         if lookup(int(status.Status)).category is not Category.PENDING:
                             final = status
                     if final is None:
-                        from pypx.dcmtk.outcome import cut_off
-
-                        error = cut_off(pacs, retriever.what(request))
+                        waited = time.monotonic() - sent
+                        error = (silent(pacs, "getscu" if get else "movescu") if not answers and pacs.timeouts.dimse
+                                 and waited >= 0.9 * pacs.timeouts.dimse else cut_off(pacs, retriever.what(request)))
                         results[index] = Result(None, retriever.receiver_gone(1.0) or error)
                         retriever.end_run(results[index].error or error)
                         break
@@ -154,6 +159,6 @@ def exchange(retriever: Retriever, chunk: Sequence[Request]) -> list[Result]:
                 if assoc.is_established:
                     assoc.release()
         finally:
-            if filer is not None:
-                filer.stop()
+            if filer is not None and (unfiled := retriever.stop_filer(filer)) is not None:
+                retriever.end_run(unfiled)
     return results

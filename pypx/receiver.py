@@ -24,6 +24,7 @@ from pypx.plan import RetrieveOptions, receiver_mode
 from pypx.settings import PacsSettings, Tls
 from pypx.store.layout import Basemount
 from pypx.store.records import Database
+from pypx.store.space import disk_full, nearly_full
 from pypx.store.watch import Changes
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,13 @@ class Receiver:
     def gone(self, grace: float = 0.0) -> PxError | None:
         return None
 
+    def failing(self) -> PxError | None:
+        """Why files sent here are not filed (asked when the PACS reports failed sub-operations): a full
+        disk under the BASEMOUNT, or None."""
+        if self.holds_files and nearly_full(self.base.incoming):
+            return disk_full(self.base.incoming, "the files the PACS sent could not be stored")
+        return None
+
     def watch(self, changed: Callable[[], None]) -> None:
         """Call `changed` whenever files may have been filed (until `stop`)."""
         return None
@@ -80,6 +88,11 @@ class Receiver:
 class Fetched(Receiver):
     """C-GET: the files were filed from the retrieve's own folder before settling."""
 
+    def start(self) -> None:
+        from pypx.spool import file_left_retrieves
+
+        file_left_retrieves(self.base)  # what earlier C-GETs could not file (a full disk) is filed first
+
 
 class OnDemand(Receiver):
     kind = "ondemand"
@@ -89,7 +102,8 @@ class OnDemand(Receiver):
         from pypx.listen import Listener
 
         # a TLS PACS sends over TLS too: the receiver takes the same key, certificate and CA
-        self.listener: Any = Listener(aet, port, base, tls=tls)
+        # px-move reports what went wrong itself: storescp's and the filer's errors are logged at -v 2
+        self.listener: Any = Listener(aet, port, base, tls=tls, error_level=logging.INFO)
 
     def start(self) -> None:
         self.listener.start()
@@ -100,6 +114,10 @@ class OnDemand(Receiver):
 
     def received(self) -> int:
         return int(self.listener.received)
+
+    def failing(self) -> PxError | None:
+        failure: PxError | None = self.listener.failing()
+        return failure or super().failing()
 
     def watch(self, changed: Callable[[], None]) -> None:
         self.listener.on_filed = changed

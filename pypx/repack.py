@@ -16,29 +16,26 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import logging
 import os
 import shutil
-import socket
-import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pypx.claims import Claim, prune_empty, spool_files
 from pypx.dicom.header import HeaderError, read_tags
 from pypx.dicom.templates import DEFAULT, DERIVED, Templates
-from pypx.errors import LocalIOError
+from pypx.errors import DiskFull, LocalIOError
 from pypx.store.layout import Basemount
 from pypx.store.records import PATIENT_KEYS, SERIES_KEYS, STUDY_KEYS, Database, FiledInstance, QuarantinedFile
+from pypx.store.space import disk_full, free_bytes, is_full_error
 
 log = logging.getLogger(__name__)
 
 RECORD_KEYS = frozenset(PATIENT_KEYS + STUDY_KEYS + SERIES_KEYS)
 REQUIRED = ("SOPInstanceUID", "SeriesInstanceUID")
-CLAIMS = ".claimed"
-_LOCK = ".lock"
 
 
 @dataclass(frozen=True)
@@ -100,17 +97,24 @@ def quarantine_file(source: Path, base: Basemount, reason: str, move: bool,
     """Put a file aside under `<BASEMOUNT>/quarantine/`, with `<name>.reason` beside it."""
     base.quarantine.mkdir(parents=True, exist_ok=True)
     target = base.quarantine / _unique(source.name)
-    if move:
-        try:
-            os.rename(source, target)
-        except OSError as err:
-            if err.errno != errno.EXDEV:
-                raise
+    # the reason first: a file is never in quarantine without it (a full disk leaves it at its source)
+    reason_file = target.with_name(target.name + ".reason")
+    reason_file.write_text(f"{source}\n{reason}\n", encoding="utf-8")
+    try:
+        if move:
+            try:
+                os.rename(source, target)
+            except OSError as err:
+                if err.errno != errno.EXDEV:
+                    raise
+                _copy_into(source, target)
+                os.unlink(source)
+        else:
             _copy_into(source, target)
-            os.unlink(source)
-    else:
-        _copy_into(source, target)
-    target.with_name(target.name + ".reason").write_text(f"{source}\n{reason}\n", encoding="utf-8")
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            reason_file.unlink()
+        raise
     log.warning("quarantined %s: %s", source, reason)
     return QuarantinedFile(target, reason, series_uid, str(source))
 
@@ -145,7 +149,11 @@ class Repacker:
         return self.base.data.joinpath(*self.templates.expand(tags))
 
     def repack(self, paths: Iterable[Path], move: bool) -> RepackReport:
-        """File each path (link or copy); with `move`, sources are removed once the batch is recorded."""
+        """File each path (link or copy); with `move`, sources are removed once the batch is recorded.
+
+        A full disk stops the batch: the file that did not fit and the rest stay at their source, what was
+        placed is recorded (giving back the room of the newest ones if the records need it), then DiskFull.
+        """
         started = time.monotonic()
         filed: list[FiledInstance] = []
         sources: list[Path] = []
@@ -153,7 +161,10 @@ class Repacker:
         held: dict[str, set[str]] = {}
         series: dict[str, int] = {}
         duplicates = 0
-        for source in map(Path, paths):
+        full: OSError | None = None
+        replaced: set[Path] = set()  # files of instances recorded before this batch (a duplicate replaces one)
+        todo = [Path(path) for path in paths]
+        for source in todo:
             tags: dict[str, str] = {}
             try:
                 tags = read_tags(source, self.keywords)
@@ -164,6 +175,9 @@ class Repacker:
                 if isinstance(err, FileNotFoundError) and not source.exists():
                     log.warning("%s is gone (taken by another repacker?)", source)
                     continue
+                if isinstance(err, OSError) and is_full_error(err):  # the file is fine, the disk is not
+                    full = err
+                    break
                 reason = str(err) if isinstance(err, HeaderError) else \
                     f"cannot file it: {err.strerror} ({err.filename})"
                 try:
@@ -172,12 +186,17 @@ class Repacker:
                 except FileNotFoundError:
                     log.warning("%s is gone (taken by another repacker?)", source)
                 except OSError as failure:
+                    if is_full_error(failure):
+                        full = failure
+                        break
                     raise LocalIOError(f"cannot quarantine {source} ({failure.strerror})",
                                        "check free space and permissions under the BASEMOUNT") from None
                 continue
             sop, series_uid = tags["SOPInstanceUID"], tags["SeriesInstanceUID"]
             if series_uid not in held:
-                held[series_uid] = set(self.db.held_instances(series_uid))
+                recorded = self.db.held_instances(series_uid)
+                held[series_uid] = set(recorded)
+                replaced.update(recorded.values())
             if sop in held[series_uid]:
                 duplicates += 1
             held[series_uid].add(sop)
@@ -186,119 +205,59 @@ class Repacker:
             filed.append(FiledInstance(sop, series_uid, tags.get("StudyInstanceUID", ""),
                                        tags.get("PatientID", ""), target, size,
                                        {k: v for k, v in tags.items() if k in RECORD_KEYS}))
-        if filed:
-            self.db.record_arrivals(filed)
+        kept = self._record(filed, replaced) if filed else 0
         if quarantined:
             self.db.record_quarantine(quarantined)
         if move:
-            for source in sources:
+            for source in sources[:kept]:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(source)
+        if full is not None or kept < len(filed):
+            rest = "it is" if len(todo) - kept == 1 else f"the other {len(todo) - kept} are"
+            raise disk_full(self.base.data, f"filed {kept} of {len(todo)} files; {rest} still where they were", full)
         return RepackReport(len(filed), duplicates, len(quarantined), time.monotonic() - started, series,
                             tuple(quarantined))
+
+    def _record(self, filed: list[FiledInstance], replaced: set[Path]) -> int:
+        """Record the batch: how many of `filed` (from the first) are recorded. On a full disk the newest
+        files are taken out of the tree again (their sources stay) until the records fit; none fitting
+        raises the DiskFull."""
+        keep = len(filed)
+        while True:
+            try:
+                self.db.record_arrivals(filed[:keep])
+                return keep
+            except DiskFull:
+                fewer = keep * 3 // 4
+                room = free_bytes(self.base.root)
+                self._unfile(filed[fewer:keep], replaced)
+                if fewer == 0 or free_bytes(self.base.root) == room:  # links into the tree give nothing back
+                    self._unfile(filed[:fewer], replaced)
+                    raise
+                keep = fewer
+            except LocalIOError:
+                self._unfile(filed[:keep], replaced)
+                raise
+
+    def _unfile(self, filed: Sequence[FiledInstance], replaced: set[Path]) -> None:
+        """Take new files whose records could not be written out of the tree again, so that the tree holds
+        only what the database lists. Their sources are all still there."""
+        recorded: dict[str, set[str]] = {}
+        for item in filed:
+            if item.series_uid not in recorded:
+                try:
+                    recorded[item.series_uid] = set(self.db.held_instances(item.series_uid))
+                except LocalIOError:
+                    recorded[item.series_uid] = set()
+            if item.path not in replaced and item.sop_uid not in recorded[item.series_uid]:
+                with contextlib.suppress(OSError):
+                    os.unlink(item.path)
 
 
 def repack_files(paths: Iterable[Path], base: Basemount, templates: Templates = DEFAULT,
                  move: bool = True) -> RepackReport:
     """File `paths` into the data tree: moved (the default) or copied. The caller owns the files."""
     return Repacker(base, templates).repack(paths, move)
-
-
-# -- spools ----------------------------------------------------------------------------------------
-class Claim:
-    """One worker's claim directory, `<spool>/.claimed/<host>-<pid>-<random>/`, flock-ed while it lives.
-
-    The directory is made under a hidden name and renamed once locked, so another worker never
-    mistakes a claim being set up for a dead one.
-    """
-
-    def __init__(self, spool: Path) -> None:
-        self.spool = spool
-        root = spool / CLAIMS
-        root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{socket.gethostname()}-{os.getpid()}-", dir=root))
-        self._fd = os.open(staging / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        self.folder = root / staging.name[1:]
-        os.rename(staging, self.folder)
-        self._count = 0
-
-    def take(self, path: Path) -> Path | None:
-        """Rename `path` into the claim; None if another worker took it first."""
-        self._count += 1
-        target = self.folder / f"{self._count:07d}-{path.name}"
-        try:
-            os.rename(path, target)
-        except FileNotFoundError:
-            return None
-        return target
-
-    def recover(self) -> list[Path]:
-        """Take over the files of dead workers' claims (their lock is free)."""
-        taken: list[Path] = []
-        for folder in sorted((self.spool / CLAIMS).iterdir()):
-            if folder.name.startswith(".") or folder == self.folder or not folder.is_dir():
-                continue
-            try:
-                fd = os.open(folder / _LOCK, os.O_RDWR)
-            except FileNotFoundError:
-                fd = -1
-            try:
-                if fd >= 0:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                for path in sorted(folder.iterdir()):
-                    if path.name != _LOCK and (claimed := self.take(path)) is not None:
-                        taken.append(claimed)
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(folder / _LOCK)
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
-            except BlockingIOError:
-                continue  # alive
-            except FileNotFoundError:
-                continue  # another worker recovered it
-            finally:
-                if fd >= 0:
-                    os.close(fd)
-        if taken:
-            log.info("recovered %d files from dead claims in %s", len(taken), self.spool)
-        return taken
-
-    def release(self) -> None:
-        """Drop the claim; a claim still holding files stays, unlocked, for a later run to recover."""
-        if self._fd < 0:
-            return
-        if not any(path.name != _LOCK for path in self.folder.iterdir()):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.folder / _LOCK)
-            with contextlib.suppress(OSError):
-                self.folder.rmdir()
-        os.close(self._fd)
-        self._fd = -1
-
-    def __enter__(self) -> Claim:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-def spool_files(directory: Path) -> Iterator[Path]:
-    """Every regular file under `directory`, recursively, skipping hidden files and folders."""
-    for root, folders, files in os.walk(directory):
-        folders[:] = sorted(f for f in folders if not f.startswith("."))
-        for name in sorted(files):
-            if not name.startswith("."):
-                yield Path(root) / name
-
-
-def prune_empty(directory: Path) -> None:
-    """Remove empty sub-folders of a spool (only when no receiver writes into it); claims are kept."""
-    for root, _, _ in os.walk(directory, topdown=False):
-        relative = Path(root).relative_to(directory).parts
-        if relative and not any(part.startswith(".") for part in relative):
-            with contextlib.suppress(OSError):  # not empty: kept
-                os.rmdir(root)
 
 
 def repack_spool(directory: Path, base: Basemount, templates: Templates = DEFAULT, prune: bool = True,

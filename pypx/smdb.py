@@ -75,9 +75,12 @@ def show_series(base: Basemount, series_uid: str) -> dict[str, Any]:
     parts = {kind: state.raw.get(kind) for kind in SERIES_KINDS}
     if all(part is None for part in parts.values()):
         raise UsageError(f"no series '{series_uid}' in {base.db}", "list a study's series: px-smdb series STUDYUID")
+    folders: dict[str, int] = {}
+    for path in state.instance_paths().values():
+        folders[str(path.parent)] = folders.get(str(path.parent), 0) + 1
     return {"SeriesInstanceUID": series_uid, "expected": state.expected, "received": state.received,
             "quarantined": state.quarantined, "SeriesBaseDir": str(state.series_dir) if state.series_dir else None,
-            **redact_deep(parts)}
+            "folders": folders, **redact_deep(parts)}
 
 
 # -- services --------------------------------------------------------------------------------------

@@ -9,16 +9,21 @@ crash leaves in the spool is filed by the next start.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import shutil
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pypx import procfs
+from pypx.claims import Claim, claimed_by_live_worker, spool_files
 from pypx.dicom.templates import DEFAULT, Templates
 from pypx.errors import LocalIOError, PxError
-from pypx.repack import Claim, Repacker, RepackReport, spool_files
+from pypx.repack import Repacker, RepackReport, repack_spool
 from pypx.store.layout import Basemount
 
 log = logging.getLogger(__name__)
@@ -34,7 +39,7 @@ class SpoolFiler:
 
     def __init__(self, spool: Path, base: Basemount, writers: Callable[[], list[int]],
                  templates: Templates = DEFAULT, batch_seconds: float = 0.2, batch_size: int = 1000,
-                 safety: float = 1.0) -> None:
+                 safety: float = 1.0, error_level: int = logging.ERROR) -> None:
         self.spool = spool.resolve()
         self.base, self.writers = base, writers
         self.batch_seconds, self.batch_size, self.safety = batch_seconds, batch_size, safety
@@ -42,6 +47,9 @@ class SpoolFiler:
         self.report = RepackReport()
         self.taken = 0
         self.error: PxError | None = None
+        self.failure: PxError | None = None  # the last filing error, kept until a batch is filed again
+        self.error_level = error_level  # a caller that reports errors itself logs them lower
+        self._retry = False  # a batch failed: its files wait in the claim for the next scan
         self._claim: Claim | None = None
         self._wake = threading.Event()
         self._changed = threading.Condition()
@@ -105,10 +113,13 @@ class SpoolFiler:
                 wanted, final = self._requested, self._stopping
             try:
                 self._scan(final)
-            except (PxError, OSError) as err:  # claimed files stay in the claim, filed by the next start
-                log.error("cannot file received files: %s", err)
-                self.error = err if isinstance(err, PxError) else LocalIOError(
+            except (PxError, OSError) as err:  # claimed files stay in the claim, tried again at the next scan
+                error = err if isinstance(err, PxError) else LocalIOError(
                     f"cannot file received files ({err})", "check free space and permissions")
+                if self.failure is None or str(self.failure) != str(error):  # once, not at every scan
+                    log.log(self.error_level, "cannot file received files: %s", error)
+                self.error = self.failure = error
+                self._retry = True
             with self._changed:
                 self._done = max(self._done, wanted)
                 self._changed.notify_all()
@@ -118,6 +129,13 @@ class SpoolFiler:
     def _scan(self, final: bool) -> None:
         self._last_scan = time.monotonic()
         assert self._claim is not None
+        if self._retry:  # the files of a batch that failed (a full disk) are still in the claim
+            self._retry = False
+            waiting = self._claim.held()
+            if waiting:
+                self.report += self.repacker.repack(waiting, move=True)
+                self.failure = None
+                self.on_filed()
         found = list(spool_files(self.spool))
         if not found:
             return
@@ -128,4 +146,46 @@ class SpoolFiler:
                        if (taken := self._claim.take(path)) is not None]
             self.taken += len(claimed)
             self.report += self.repacker.repack(claimed, move=True)
+            self.failure = None
             self.on_filed()
+
+
+# -- a C-GET's own folder ---------------------------------------------------------------------------
+RETRIEVE_PREFIX = "get-"
+
+
+@contextlib.contextmanager
+def retrieve_folder(base: Basemount) -> Iterator[Path]:
+    """A folder under `<BASEMOUNT>/incoming/` for the files a C-GET brings back. Removed once everything
+    in it is filed; kept when files could not be filed (a full disk), for the next retrieve to file."""
+    base.incoming.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=RETRIEVE_PREFIX, dir=base.incoming))
+    try:
+        yield folder
+    finally:
+        _remove_if_empty(folder)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    if not any(files for _, _, files in os.walk(folder)):
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        log.info("files that could not be filed are kept in %s: the next retrieve files them", folder)
+
+
+def file_left_retrieves(base: Basemount, templates: Templates = DEFAULT) -> RepackReport:
+    """File what earlier C-GETs could not (their folders kept by `retrieve_folder`); a folder still in use
+    (its filer alive, or a tool writing into it) is left alone."""
+    report = RepackReport()
+    if not base.incoming.is_dir():
+        return report
+    for folder in sorted(base.incoming.glob(f"{RETRIEVE_PREFIX}*")):
+        # one being set up by another retrieve is empty (its filer claims it before any file arrives)
+        if not folder.is_dir() or not any(files for _, _, files in os.walk(folder)) \
+                or claimed_by_live_worker(folder) or procfs.started_with(str(folder)):
+            continue
+        report += repack_spool(folder, base, templates)
+        _remove_if_empty(folder)
+    if report.filed or report.quarantined:
+        log.info("filed %d files left by earlier retrieves (%d quarantined)", report.filed, report.quarantined)
+    return report

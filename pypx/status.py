@@ -1,10 +1,12 @@
 """Expected vs received, per study and series: pure arithmetic over database records.
 
 A series is `complete` when as many instances are filed as the PACS said it holds; `receiving` while
-a retrieve runs or files wait in a spool; `partial` when a finished retrieve left some out; `failed`
-when it brought nothing; `requested` when asked for and not yet tried; `absent` when never asked for
-and nothing is held; `delivered` when the PACS delivered all of it to a receiver elsewhere (not pypx:
-ChRIS's receiver, another PACS), which is done, but not held here.
+a retrieve runs or files wait in a spool; `partial` when a finished retrieve left some out (or fewer are
+held than a find result counts); `failed` when it brought nothing; `requested` when asked for and not
+yet tried; `absent` when never asked for and nothing is held; `filed` when files are held that no
+retrieve asked for (px-repack, a peer sending to px-listen) and nothing says how many there should be,
+so nothing is known to be missing; `delivered` when the PACS delivered all of it to a receiver
+elsewhere (not pypx: ChRIS's receiver, another PACS), which is done, but not held here.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from typing import Any
 from pypx import procfs
 from pypx.dicom.results import FindResult
 from pypx.errors import ExitCode
-from pypx.store.records import Database, SeriesState, delivery, retrieve_owner
+from pypx.store.records import Database
+from pypx.store.series_records import SeriesState, delivery, retrieve_owner
 
-STATES = ("complete", "delivered", "receiving", "partial", "failed", "requested", "absent")
-DONE = ("complete", "delivered")
+STATES = ("complete", "delivered", "filed", "receiving", "partial", "failed", "requested", "absent")
+DONE = ("complete", "delivered", "filed")  # nothing known to be missing: exit 0
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,9 @@ def series_state(expected: int | None, repacked: int, pending: int, in_progress:
         return "partial" if repacked > 0 or last_attempt != "failed" else "failed"
     if requested:
         return "requested"
-    return "partial" if repacked else "absent"
+    if repacked:  # held without being asked for: partial only when a count says some are missing
+        return "partial" if expected is not None and repacked < expected else "filed"
+    return "absent"
 
 
 def study_state(states: Sequence[str]) -> str:
@@ -94,7 +99,10 @@ def study_state(states: Sequence[str]) -> str:
         if state in states:
             return "partial" if state == "requested" and any(s in DONE for s in states) else state
     if all(s in DONE for s in states):
-        return "complete" if "complete" in states else "delivered"
+        for state in ("filed", "complete"):  # filed first: nothing vouches for how much of it there is
+            if state in states:
+                return state
+        return "delivered"
     # some series filed, the others never asked for: the study is partly here, not absent
     return "partial" if any(s in DONE for s in states) else "absent"
 
@@ -110,10 +118,7 @@ def owner_alive(state: SeriesState) -> bool:
 
 def _present(state: SeriesState) -> int:
     """Filed instances whose files are still there (a deleted file is not received any more)."""
-    folder = state.series_dir
-    if folder is None or state.pack is None:
-        return 0
-    return sum(1 for entry in state.pack.instances.values() if (folder / entry.name).exists())
+    return sum(1 for path in state.instance_paths().values() if path.exists())
 
 
 def _series_status(state: SeriesState, expected_hint: int | None, pending: int, study_uid: str,
@@ -156,9 +161,14 @@ def status_of_result(result: FindResult, db: Database, pending: dict[str, int] |
 def status_of_uids(db: Database, study_uids: Iterable[str] = (), series_uids: Iterable[str] = ()) -> list[StudyStatus]:
     """Status from the database alone: every series recorded for the studies, or the named series."""
     wanted: dict[str, list[str]] = {}
+    listed: set[str] = set()  # a series filed under two studies (a peer's mismatched tags) is shown once
     for study_uid in study_uids:
-        wanted.setdefault(study_uid, []).extend((db.study(study_uid) or {}).get("SeriesList", []))
+        uids = [uid for uid in (db.study(study_uid) or {}).get("SeriesList", []) if uid not in listed]
+        wanted.setdefault(study_uid, []).extend(uids)
+        listed.update(uids)
     for series_uid in series_uids:
+        if series_uid in listed:
+            continue
         meta = db.series(series_uid)
         study_uid = meta.tag("StudyInstanceUID")
         wanted.setdefault(study_uid, [])
@@ -189,7 +199,8 @@ def to_json(studies: Sequence[StudyStatus], unfiled: int = 0) -> dict[str, Any]:
     return {
         "status": "complete" if exit_code(studies) == 0 else "incomplete",
         "totals": totals | {"series": len(series), "complete": sum(s.state == "complete" for s in series)}
-        | ({"delivered": delivered} if (delivered := sum(s.state == "delivered" for s in series)) else {}),
+        | ({"delivered": delivered} if (delivered := sum(s.state == "delivered" for s in series)) else {})
+        | ({"filed": filed} if (filed := sum(s.state == "filed" for s in series)) else {}),
         "studies": [{"StudyInstanceUID": st.study_uid, "PatientID": st.patient_id, "PatientName": st.patient_name,
                      "StudyDescription": st.description, "StudyDate": st.date, "state": st.state,
                      "series": [asdict(s) for s in st.series]} for st in studies],
@@ -204,6 +215,7 @@ def render_text(studies: Sequence[StudyStatus], unfiled: int = 0) -> str:
                      f"{study.description}  {study.study_uid}")
         for s in study.series:
             expected = "?" if s.expected is None else str(s.expected)
+            counts = f"{s.repacked:>5} held " if s.state == "filed" else f"{s.repacked:>5}/{expected:<5}"
             extra = f"  quarantined {s.quarantined}" if s.quarantined else ""
             if s.delivered_to:
                 extra += f"  delivered to {s.delivered_to}"
@@ -211,7 +223,7 @@ def render_text(studies: Sequence[StudyStatus], unfiled: int = 0) -> str:
                 extra += f"  pushed {s.pushed}"
             if s.registered is not None:
                 extra += f"  registered {'yes' if s.registered else 'no'}"
-            lines.append(f"  {s.state:9} {s.repacked:>5}/{expected:<5} {s.modality:3} {s.number:>4} "
+            lines.append(f"  {s.state:9} {counts} {s.modality:3} {s.number:>4} "
                          f"{s.description}{extra}  {s.series_uid}")
     if unfiled and lines:
         lines.append(f"quarantined {unfiled} file{'s' if unfiled > 1 else ''} of no known series "

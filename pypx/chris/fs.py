@@ -26,6 +26,7 @@ from pypx.chris.storage import (
     same_content,
 )
 from pypx.errors import LocalIOError, UsageError
+from pypx.store.space import disk_full, is_full_error
 
 TEMP_PREFIX = ".pypx-part-"
 
@@ -67,6 +68,9 @@ class FolderStorage:
         try:
             _copy_atomic(local_path, target)
         except OSError as err:
+            if is_full_error(err):
+                raise disk_full(self.root, f"cannot store {object_name}", err,
+                                "free space there and run again: objects already stored are skipped") from err
             raise LocalIOError(f"cannot write {target} ({err.strerror})",
                                "check free space and permissions of the storage folder") from err
         return True

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from pypx.chris.config import StorageSettings
-from pypx.errors import ConfigError, ExitCode, NetworkError, PxError, UsageError
+from pypx.errors import ConfigError, DiskFull, ExitCode, Interrupted, NetworkError, PxError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,15 @@ class PushFailed(PxError):
 
     def __init__(self, message: str, hint: str, result: PutResult) -> None:
         super().__init__(message, hint)
+        self.result = result
+
+
+class PutInterrupted(Interrupted):
+    """SIGINT or SIGTERM during a batch of uploads: those under way were finished, the rest never
+    started; `result` says which objects went through (the others are `failed` as not tried)."""
+
+    def __init__(self, message: str, result: PutResult) -> None:
+        super().__init__(message)
         self.result = result
 
 
@@ -131,23 +140,26 @@ def same_content(local: Path, remote: ObjectInfo | None) -> bool:
 
 
 def parallel_put(put: Callable[[Path, str], bool], items: Sequence[PutItem], workers: int,
-                 describe: str) -> PutResult:
+                 describe: str, stopping: threading.Event | None = None) -> PutResult:
     """Run `put` over `items` in a bounded thread pool; failures are collected, then raised at once.
 
-    Once the storage itself fails (unreachable after retries, or credentials refused) the items not yet
-    started are not tried: each would only wait through the same retries."""
+    Once the storage itself fails (unreachable after retries, credentials refused, a full disk) the items
+    not yet started are not tried: each would only wait through the same retries, or fail the same way.
+    SIGINT or SIGTERM (raised in the main thread, which waits here) sets `stopping`, lets the uploads under
+    way finish, starts no other, and raises PutInterrupted with what went through."""
     result = PutResult()
     lock = threading.Lock()
     fatal: list[PxError] = []
+    stopping = stopping or threading.Event()
 
     def one(item: PutItem) -> None:
-        if fatal:
+        if fatal or stopping.is_set():
             with lock:
-                result.failed[item.name] = f"not tried ({fatal[0].message})"
+                result.failed[item.name] = f"not tried ({fatal[0].message if fatal else 'interrupted'})"
             return
         try:
             sent = put(item.local, item.name)
-        except (NetworkError, ConfigError) as err:
+        except (NetworkError, ConfigError, DiskFull) as err:
             with lock:
                 fatal.append(err)
                 result.failed[item.name] = str(err)
@@ -169,8 +181,21 @@ def parallel_put(put: Callable[[Path, str], bool], items: Sequence[PutItem], wor
 
     for item in items:
         check_object_name(item.name)
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(items) or 1))) as pool:
-        list(pool.map(one, items))
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(items) or 1)))
+    try:
+        for future in [pool.submit(one, item) for item in items]:
+            future.result()
+    except (KeyboardInterrupt, Interrupted) as err:
+        stopping.set()
+        pool.shutdown(wait=True, cancel_futures=True)  # the uploads under way end; none other starts
+        with lock:
+            done = set(result.stored) | set(result.failed)
+            result.failed.update({item.name: "not tried (interrupted)" for item in items if item.name not in done})
+        log.info("%s: interrupted after %d uploaded, %d already there", describe, len(result.uploaded),
+                 len(result.skipped))
+        raise PutInterrupted(err.message if isinstance(err, Interrupted) else "interrupted", result) from None
+    finally:
+        pool.shutdown(wait=True)
     log.info("%s: %d uploaded, %d already there, %d failed", describe, len(result.uploaded),
              len(result.skipped), len(result.failed))
     if fatal and not result.stored:

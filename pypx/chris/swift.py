@@ -17,7 +17,6 @@ import posixpath
 import socket
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -114,7 +113,8 @@ class SwiftStorage:
         self._auth_error: PxError | None = None
         self._local = threading.local()
         self._container_ready = False
-        self._sleep: Callable[[float], None] = time.sleep
+        self._stopping = threading.Event()  # set on SIGINT/SIGTERM during put_many: no more retries
+        self._sleep: Callable[[float], object] = self._stopping.wait  # a backoff that a stop cuts short
 
     # -- connections ------------------------------------------------------------------------
     def _tls(self) -> dict[str, Any]:
@@ -184,7 +184,7 @@ class SwiftStorage:
                 last: BaseException = err
             except TRANSIENT as err:
                 last = err
-            if attempt == attempts:
+            if attempt == attempts or self._stopping.is_set():
                 break
             log.warning("Swift %s failed (%s); retry %d/%d in %.1f s", what, _reason(last), attempt,
                         attempts - 1, delay)
@@ -192,7 +192,7 @@ class SwiftStorage:
             self._sleep(delay)
             delay = min(delay * 2, 30.0)
         where = urlsplit(self.settings.auth_url).netloc
-        raise NetworkError(f"Swift {what} failed after {attempts} attempts ({_reason(last)})",
+        raise NetworkError(f"Swift {what} failed after {attempt} attempts ({_reason(last)})",
                            f"check that Swift at {where} is up (storage entry '{self.settings.key}')")
 
     def _call(self, what: str, action: Callable[[swift_client.Connection], T]) -> T:
@@ -274,8 +274,9 @@ class SwiftStorage:
 
     def put_many(self, items: Sequence[PutItem]) -> PutResult:
         listed = self._listed(items) if len(items) > 1 else None
+        self._stopping.clear()
         return parallel_put(lambda local, name: self._put(local, name, listed), items, self.settings.workers,
-                            self.settings.where)
+                            self.settings.where, self._stopping)
 
     def _listed(self, items: Sequence[PutItem]) -> dict[str, ObjectInfo] | None:
         """What is already stored under the items' common folder, from one bounded listing (instead of a

@@ -20,11 +20,13 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import import_module
+from pathlib import Path
 from types import FrameType
 from typing import IO, Any, NoReturn
 
 from pypx.errors import ExitCode, Interrupted, PxError, UsageError
 from pypx.store.layout import Basemount
+from pypx.store.space import disk_full, is_full_error
 
 
 @dataclass
@@ -263,6 +265,9 @@ def run_cli(prog: str, main: Main, argv: Sequence[str], env: Env | None = None) 
         # disk full, permissions, a vanished mount: local trouble the user can act on, not a bug
         if debug:
             traceback.print_exc(file=env.stderr)
+        if is_full_error(err) and err.filename:
+            env.err(f"{prog}: {disk_full(Path(os.fsdecode(err.filename)), f'cannot write {err.filename}', err)}")
+            return int(ExitCode.LOCAL_IO)
         where = f" ({err.filename})" if err.filename else ""
         env.err(f"{prog}: {err.strerror or err}{where}: check free space and permissions")
         return int(ExitCode.LOCAL_IO)

@@ -43,7 +43,8 @@ Objects already stored with the same content are not sent again.
 --aec/--serverIP/--serverPort), e.g. ChRIS's own receiver; series are then chosen by --reportDataFile
 or UIDs, not by a query.
 exit codes: 0 every series pushed, 6 some skipped or not wholly stored, 3 storage or node unreachable,
-4 node rejected the association, 2 bad flags or settings; others as every verb.
+4 node rejected the association, 2 bad flags or settings, 130 stopped by SIGINT/SIGTERM (what went up is
+recorded; run it again for the rest); others as every verb.
 """
 def selected_series(args: argparse.Namespace, env: Env, base: Basemount, query_allowed: bool = True) -> list[SeriesRef]:
     """The series chosen by --xcrdir, a saved find result, query flags (the PACS is asked) or UIDs alone."""
@@ -95,6 +96,8 @@ def run(argv: list[str], env: Env) -> int:
         env.out_json(report.to_json())
     elif args.verbosity:
         env.out(report.summary() if refs else "no series chosen: nothing to push")
+    if report.error is not None:  # after the report of what went up: one line, and its exit code (130)
+        raise report.error
     return report.code
 
 

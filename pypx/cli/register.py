@@ -59,6 +59,12 @@ def run(argv: list[str], env: Env) -> int:
                                          reporter(lines, bar, series_line))
         finally:
             storage.close()
+        if pushed.error is not None:  # stopped while pushing: nothing is registered
+            if args.json:
+                env.out_json({"push": pushed.to_json()})
+            elif args.verbosity:
+                env.out(pushed.summary())
+            raise pushed.error
     cube = open_cube(settings)
     try:
         with SeriesBar(env, len(refs), "register") as bar:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pypx.claims import spool_files
 from pypx.cli.common import Env, add_db_options, basemount, entry, make_parser, parse
 from pypx.dicom import templates as tpl
 from pypx.errors import ExitCode, UsageError
-from pypx.repack import RepackReport, repack_files, repack_spool, spool_files
+from pypx.repack import RepackReport, repack_files, repack_spool
 from pypx.store.layout import Basemount
 
 PROG = "px-repack"

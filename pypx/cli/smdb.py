@@ -129,6 +129,7 @@ def run(argv: list[str], env: Env) -> int:
             env.out_json(asdict(done))
         elif args.verbosity:
             env.out(f"rebuilt {done.series_uid}: {done.recorded} instances from {done.folder}"
+                    + "".join(f" and {other}" for other in done.other_folders)
                     + (f"; set aside {', '.join(done.set_aside)}" if done.set_aside else "")
                     + (f"; {len(done.unreadable)} other files left as they are" if done.unreadable else ""))
         return 0
@@ -170,6 +171,9 @@ def _show(env: Env, shown: dict[str, Any]) -> None:
     env.out(f"received: {shown['received']}")
     env.out(f"quarantined: {shown['quarantined']}")
     env.out(f"folder: {shown['SeriesBaseDir'] or ''}")
+    for folder, count in shown.get("folders", {}).items():  # a series filed in two places (other tags)
+        if folder != shown["SeriesBaseDir"]:
+            env.out(f"also in: {folder} ({count} instance{'s' if count > 1 else ''})")
     retrieve = shown.get("retrieve") or {}
     for attempt in retrieve.get("attempts", []):
         env.out(f"retrieve {attempt.get('at', '')}: {attempt.get('method', '')} {attempt.get('status', '')} "

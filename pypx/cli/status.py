@@ -1,4 +1,4 @@
-"""px-status: expected vs received per study and series; exit 0 only when everything is complete."""
+"""px-status: expected vs received per study and series; exit 0 only when nothing is known to be missing."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ EPILOG = """what to report on (one of):
   query flags as px-find (the PACS is asked what to expect):   px-status --PACS sandbox --PatientID X
   a saved px-find JSON:                                        px-status --reportDataFile found.json
   only --StudyInstanceUID / --SeriesInstanceUID (no PACS):     px-status --SeriesInstanceUID 1.2.3
-states: complete, receiving, partial, failed, requested, absent.
-exit codes: 0 every series complete, 8 not (yet) complete; others as every verb.
+states: complete, delivered, filed (held, never asked for, no count: nothing known missing), receiving,
+partial, failed, requested, absent.
+exit codes: 0 every series complete, delivered or filed, 8 not (yet) complete; others as every verb.
 """
 
 def run(argv: list[str], env: Env) -> int:

@@ -6,9 +6,11 @@ are never read from here but from the extracted response files (see `responses`)
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
+from pypx.dcmtk.runner import AcceptWithin
 from pypx.dcmtk.status import Category, DimseStatus, from_dcmtk_name, lookup
 from pypx.errors import AssociationRejected, NetworkError, PacsFailure, PxError, TimeoutError_, ToolMissing
 from pypx.settings import PacsSettings
@@ -69,6 +71,10 @@ def association_error(text: str, pacs: PacsSettings, tool: str) -> PxError | Non
     if "peer aborted association" in lowered and not accepted:
         return NetworkError(f"{where} aborted the association before it was accepted",
                             "is the PACS expecting DICOM TLS, or refusing this AE title?")
+    if "network read timeout" in lowered and not accepted:
+        return unanswered(pacs)
+    if "dimse no data available" in lowered or "timeout in non-blocking mode" in lowered:
+        return silent(pacs, tool)
     if "timeout" in lowered and ("association request failed" in lowered or "dimse" in lowered):
         return TimeoutError_(f"{tool} timed out talking to {where}", "the PACS is slow or unreachable; raise the timeouts")
     if "peer aborted association" in lowered or "network read timeout" in lowered:
@@ -80,6 +86,35 @@ def association_error(text: str, pacs: PacsSettings, tool: str) -> PxError | Non
     if "specified output directory does not exist" in lowered or "cannot create" in lowered:
         return ToolMissing(f"{tool} cannot write its output", text.strip().splitlines()[-1])
     return None
+
+
+_OPERATION = {"echoscu": "C-ECHO", "findscu": "C-FIND", "movescu": "C-MOVE", "getscu": "C-GET",
+              "storescu": "C-STORE"}
+
+
+def _seconds(value: float | None) -> str:
+    return "unlimited" if value is None else f"{value:g} s"
+
+
+def unanswered(pacs: PacsSettings) -> TimeoutError_:
+    """The peer took the connection but never answered the association request (A-ASSOCIATE)."""
+    return TimeoutError_(f"{pacs.host}:{pacs.port} accepted the connection but did not answer the association "
+                         f"request within {_seconds(pacs.timeouts.acse)}",
+                         "check that it is a DICOM port (and whether it expects TLS), or raise --acse-timeout")
+
+
+def silent(pacs: PacsSettings, tool: str) -> TimeoutError_:
+    """The association was accepted, then a request got no answer within the DIMSE timeout."""
+    return TimeoutError_(f"{pacs.host}:{pacs.port} accepted the association but did not answer the "
+                         f"{_OPERATION.get(tool, tool)} within {_seconds(pacs.timeouts.dimse)}",
+                         "the PACS may be overloaded: retry later, or raise --dimse-timeout")
+
+
+def association_watchdog(pacs: PacsSettings, grace: float = 2.0) -> AcceptWithin:
+    """Stop a tool whose association is not accepted a little after DCMTK's own timeouts would have ended it
+    (connect + ACSE, rounded up as the tools take them)."""
+    seconds = math.ceil(pacs.timeouts.connect) + math.ceil(pacs.timeouts.acse) + grace
+    return AcceptWithin(seconds, lambda: unanswered(pacs))
 
 
 def final_status(text: str) -> DimseStatus | None:

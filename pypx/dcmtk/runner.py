@@ -75,14 +75,29 @@ def run(argv: Sequence[str], *, wall_timeout: float | None = None, cwd: Path | N
     return result
 
 
+ACCEPTED = "I: Association Accepted"
+
+
+@dataclass(frozen=True)
+class AcceptWithin:
+    """A watchdog on association set-up: the tool is stopped and `error` raised unless it logs that its
+    association was accepted within `seconds` (DCMTK's own -ta does not cover every wait, e.g. a TLS
+    handshake with a peer that never answers takes DCMTK 60 s whatever -ta says)."""
+
+    seconds: float
+    error: Callable[[], Exception]
+
+
 def run_streaming(argv: Sequence[str], on_line: Callable[[str], None], *,
                   wall_timeout: float | None = None, on_start: Callable[[int], None] | None = None,
-                  stop: threading.Event | None = None, keep: Callable[[str], bool] | None = None) -> Completed:
+                  stop: threading.Event | None = None, keep: Callable[[str], bool] | None = None,
+                  accept_within: AcceptWithin | None = None) -> Completed:
     """Run a tool, handing each line of its log (stdout and stderr merged) to `on_line` as it comes.
 
     Lets the caller work (e.g. read response files) while the tool is still talking to the peer.
     `on_start` gets the tool's PID; setting `stop` ends the tool at its next line (or when set, with a
-    watcher); `keep` chooses the lines kept in the result (all by default).
+    watcher); `keep` chooses the lines kept in the result (all by default); `accept_within` stops a tool
+    whose association is not accepted in time.
     """
     log.debug("run: %s", " ".join(argv))
     started = time.monotonic()
@@ -102,6 +117,16 @@ def run_streaming(argv: Sequence[str], on_line: Callable[[str], None], *,
     timer = threading.Timer(wall_timeout, proc.kill) if wall_timeout else None
     if timer:
         timer.start()
+    accepted, unanswered = threading.Event(), threading.Event()
+    watchdog = None
+    if accept_within is not None:
+        def give_up() -> None:
+            if not accepted.is_set() and proc.poll() is None:
+                unanswered.set()
+                proc.kill()
+
+        watchdog = threading.Timer(accept_within.seconds, give_up)
+        watchdog.start()
     if stop is not None:
         def end_when_stopped() -> None:
             stop.wait()
@@ -114,6 +139,9 @@ def run_streaming(argv: Sequence[str], on_line: Callable[[str], None], *,
         assert proc.stdout is not None
         for raw in proc.stdout:
             line = raw.decode("utf-8", "replace").rstrip("\n")
+            if watchdog is not None and line.startswith(ACCEPTED):
+                accepted.set()
+                watchdog.cancel()
             if keep is None or keep(line):
                 lines.append(line)
             on_line(line)
@@ -121,10 +149,15 @@ def run_streaming(argv: Sequence[str], on_line: Callable[[str], None], *,
     finally:
         if timer:
             timer.cancel()
+        if watchdog is not None:
+            watchdog.cancel()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     seconds = time.monotonic() - started
+    if accept_within is not None and unanswered.is_set():
+        log.debug("%s: no association within %.1f s: stopped", argv[0], accept_within.seconds)
+        raise accept_within.error()
     if wall_timeout and seconds >= wall_timeout and returncode < 0:
         raise TimeoutError_(f"{os.path.basename(argv[0])} did not finish within {wall_timeout:.0f} s",
                             "the PACS may be overloaded; raise --dimse-timeout")

@@ -39,6 +39,8 @@ _CHARSET_TEXT = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "UC"})  # the tex
 NUMBERS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d", "SV": "q", "UV": "Q"}
 _DELIMITERS = {0x5C, 0x5E, 0x3D, 0x0A, 0x0D, 0x09, 0x0C}
 _READ_SIZE = 65536
+_HEADER = struct.Struct("<HH2sH")  # group, element, VR, a short VR's length (explicit little endian)
+_LONG = struct.Struct("<I")
 # what pydicom's own reader raises on malformed input (besides its InvalidDicomError)
 _PYDICOM_ERRORS = (OSError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
                    NotImplementedError, struct.error)
@@ -95,10 +97,44 @@ class _Walker:
             raise HeaderError(f"not DICOM: invalid VR at byte {position}")
         return tag, raw_vr.decode("ascii"), struct.unpack_from("<H", data, at + 6)[0], position + 8
 
-    def dataset(self, position: int, explicit: bool, end: int | None, top: bool) -> int:
-        """Walk elements from `position` to `end` (None: an item ending in an item delimiter)."""
+    def top_explicit(self, position: int) -> None:
+        """The top-level walk of an explicit little-endian dataset (nearly every file), element headers
+        read straight from the read window; whatever the window does not hold, `dataset` steps over."""
+        source, wanted, found, size = self.source, self.wanted, self.found, self.source.size
+        while position < size:
+            data, at = source.data, position - source.start
+            if at < 0 or at + 12 > len(data):
+                position = self.dataset(position, True, size, top=True, count=1)
+                continue
+            group, number, raw_vr, short = _HEADER.unpack_from(data, at)
+            if group == 0xFFFE:
+                position = self.dataset(position, True, size, top=True, count=1)
+                continue
+            tag = group << 16 | number
+            if raw_vr in LONG_VRS:
+                length, position = _LONG.unpack_from(data, at + 8)[0], position + 12
+            elif raw_vr.isalpha() and raw_vr.isupper():
+                length, position = short, position + 8
+            else:
+                raise HeaderError(f"not DICOM: invalid VR at byte {position}")
+            if tag in PIXEL_TAGS:
+                self.pixels = True
+            if length == UNDEFINED:
+                position = self.sequence(position, raw_vr != b"UN")
+                continue
+            if tag in wanted:
+                value, value_at = source.view(position, length)
+                found[tag] = (raw_vr.decode("ascii"), bytes(value[value_at:value_at + length]))
+            elif position + length > size:
+                raise HeaderError(f"truncated: the file ends at byte {size} inside an element")
+            position += length
+
+    def dataset(self, position: int, explicit: bool, end: int | None, top: bool, count: int = -1) -> int:
+        """Walk elements from `position` to `end` (None: an item ending in an item delimiter); with
+        `count`, that many elements only."""
         limit = self.source.size if end is None else end
-        while position < limit:
+        while position < limit and count:
+            count -= 1
             tag, vr, length, position = self.element(position, explicit)
             if tag == ITEM_END and end is None:
                 return position
@@ -113,6 +149,8 @@ class _Walker:
             elif position + length > self.source.size:
                 raise HeaderError(f"truncated: the file ends at byte {self.source.size} inside an element")
             position += length
+        if not count:  # stopped after `count` elements
+            return position
         if end is None:
             raise HeaderError("truncated: an item has no end")
         if position != limit:
@@ -211,7 +249,10 @@ def _fast(path: Path, tags: dict[int, str]) -> dict[str, str]:
         if syntax in DEFLATED or syntax == EXPLICIT_BE:
             raise _Unsupported(syntax)
         walker = _Walker(source, frozenset(tags) | {CHARSET_TAG, ROWS_TAG})
-        walker.dataset(start, syntax != IMPLICIT_LE, source.size, top=True)
+        if syntax == IMPLICIT_LE:
+            walker.dataset(start, False, source.size, top=True)
+        else:
+            walker.top_explicit(start)
         if ROWS_TAG in walker.found and not walker.pixels:
             # pixel data is the last element: a copy cut exactly before it ends on an element boundary
             raise HeaderError(f"truncated: an image (it has Rows) whose file ends at byte {source.size} "
@@ -361,9 +402,9 @@ class _AllWalker(_Walker):
         super().__init__(source, frozenset())
         self.elements: list[tuple[int, str | None, bytes]] = []
 
-    def dataset(self, position: int, explicit: bool, end: int | None, top: bool) -> int:
+    def dataset(self, position: int, explicit: bool, end: int | None, top: bool, count: int = -1) -> int:
         if not top:
-            return super().dataset(position, explicit, end, top)
+            return super().dataset(position, explicit, end, top, count)
         limit = self.source.size if end is None else end
         while position < limit:
             tag, vr, length, position = self.element(position, explicit)

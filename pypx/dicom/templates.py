@@ -38,6 +38,7 @@ DEFAULT_IMAGE = "%_pad|4,0_InstanceNumber-%SOPInstanceUID.dcm"
 
 DERIVED = frozenset({"AgeInDays"})
 _AGES = frozenset({"AgeInDays", "PatientAge"})
+_AGE_SOURCES = frozenset({"PatientBirthDate", "StudyDate", "PatientAge", "AgeInDays"})
 _UNSAFE_RUN = re.compile(r"[^A-Za-z0-9.\-]+")
 _REFERENCE = re.compile(r"%(?:_([a-z0-9]+)(?:\|([^_]*))?_)?([A-Za-z][A-Za-z0-9]*)")
 
@@ -222,11 +223,27 @@ class Templates:
         return frozenset().union(*(template_keywords(t) for t in (self.patient, self.study, self.series,
                                                                   self.image)))
 
+    @functools.cached_property
+    def folder_keywords(self) -> tuple[str, ...]:
+        """The keywords the patient, study and series templates read (their folder's key)."""
+        used = frozenset().union(*(template_keywords(t) for t in (self.patient, self.study, self.series)))
+        return tuple(sorted(used | (_AGE_SOURCES if used & _AGES else frozenset())))
+
     def expand(self, tags: Mapping[str, str]) -> tuple[str, str, str, str]:
         """(patient, study, series, image) names for a file with these tag values."""
         full = {**tags, **derived_tags(tags)} if self.keywords & _AGES else tags
-        return (expand_one(self.patient, full), expand_one(self.study, full),
-                expand_one(self.series, full), expand_one(self.image, full))
+        key = tuple(tags.get(k) for k in self.folder_keywords)
+        folders = self._folders.get(key)
+        if folders is None:  # every file of a series has the same folders: expanded once
+            if len(self._folders) > 4096:
+                self._folders.clear()
+            folders = self._folders[key] = (expand_one(self.patient, full), expand_one(self.study, full),
+                                            expand_one(self.series, full))
+        return (*folders, expand_one(self.image, full))
+
+    @functools.cached_property
+    def _folders(self) -> dict[tuple[str | None, ...], tuple[str, str, str]]:
+        return {}
 
 
 DEFAULT = Templates()

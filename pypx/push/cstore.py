@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -25,6 +26,7 @@ from pypx.store.series_records import NodePush
 log = logging.getLogger(__name__)
 
 STORE_BATCH = 500  # files per storescu run: keeps its argument list far below the system's limit
+DIMSE_TIMEOUT = "DIMSE No data available"  # DCMTK: no answer within -td
 _STORE_RESPONSE = re.compile(r"^I: Received Store Response \(([^)]*)\)", re.M)
 
 
@@ -52,7 +54,14 @@ def store_series(db: Database, ref: SeriesRef, node: PacsSettings, options: Push
     stored = failed = 0
     for first in range(0, len(series.files), STORE_BATCH):
         batch = series.files[first:first + STORE_BATCH]
-        done = runner.run(argv.storescu(node, batch, binary=storescu), wall_timeout=300 + 2 * len(batch))
+        silent = threading.Event()  # storescu goes on to the next file after a DIMSE timeout: stop it at the first
+
+        def on_line(line: str, silent: threading.Event = silent) -> None:
+            if DIMSE_TIMEOUT in line:
+                silent.set()
+
+        done = runner.run_streaming(argv.storescu(node, batch, binary=storescu), on_line, stop=silent,
+                                    wall_timeout=300 + 2 * len(batch), accept_within=outcome.association_watchdog(node))
         text = done.stderr + done.stdout
         outcome.raise_for_failure(text, done.returncode, node, "storescu", f"C-STORE of series {ref.uid}")
         ok, bad = store_counts(text, len(batch))

@@ -14,7 +14,7 @@ from pypx.chris.cube import SERIES_TAGS, check_pacs_name
 from pypx.dicom.header import HeaderError, read_tags
 from pypx.dicom.results import FindResult
 from pypx.dicom.templates import DEFAULT, DERIVED, Templates
-from pypx.errors import ExitCode, UsageError
+from pypx.errors import ExitCode, PxError, UsageError
 from pypx.store.records import Database
 
 
@@ -55,7 +55,7 @@ class LocalSeries:
 class SeriesPush:
     uid: str
     description: str
-    state: str  # pushed, partial, skipped
+    state: str  # pushed, partial, skipped, untried (an interrupted push did not reach it)
     destination: str = ""  # the series folder in storage, or the DICOM node
     files: int = 0
     uploaded: int = 0  # objects sent (C-STORE: files stored)
@@ -72,14 +72,18 @@ class PushReport:
     target: dict[str, Any]
     series: list[SeriesPush] = field(default_factory=list)
     seconds: float = 0.0
+    error: PxError | None = None  # what stopped the push (SIGINT/SIGTERM), after the series shown
 
     @property
     def code(self) -> int:
+        if self.error is not None:
+            return int(self.error.exit_code)
         return int(ExitCode.OK if all(s.state == "pushed" for s in self.series) else ExitCode.PARTIAL)
 
     def to_json(self) -> dict[str, Any]:
-        return {"status": "success" if self.code == 0 else "incomplete", "target": self.target,
-                "seconds": round(self.seconds, 3), "series": [asdict(s) for s in self.series]}
+        report = {"status": "success" if self.code == 0 else "incomplete", "target": self.target,
+                  "seconds": round(self.seconds, 3), "series": [asdict(s) for s in self.series]}
+        return report | ({"error": str(self.error)} if self.error is not None else {})
 
     def summary(self) -> str:
         pushed = sum(s.state == "pushed" for s in self.series)
@@ -87,7 +91,8 @@ class PushReport:
         text = (f"pushed {pushed}/{len(self.series)} series: {sum(s.uploaded for s in self.series)} files sent, "
                 f"{sum(s.already for s in self.series)} already there, {sum(s.bytes for s in self.series)} bytes "
                 f"in {self.seconds:.2f} s")
-        return text + (f"; {skipped} skipped" if skipped else "")
+        untried = sum(s.state == "untried" for s in self.series)
+        return text + (f"; {skipped} skipped" if skipped else "") + (f"; {untried} not tried" if untried else "")
 
 
 def series_line(result: SeriesPush) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pypx.errors import LocalIOError
+from pypx.store.space import disk_full, is_full_error
 
 LOCK_SLOTS = 64
 _held = threading.local()  # lock files this thread holds: a nested lock on the same slot must not wait on itself
@@ -49,6 +50,8 @@ def locked(path: Path) -> Iterator[None]:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as err:
+        if is_full_error(err):
+            raise disk_full(path, f"cannot lock {path.name}", err) from err
         raise LocalIOError(f"cannot lock {path} ({err.strerror})", "check free space and permissions") from err
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -76,11 +79,24 @@ def write_bytes_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
                 os.unlink(tmp)
             raise
     except OSError as err:
+        if is_full_error(err):
+            raise disk_full(path, f"cannot write {path}", err) from err
         raise LocalIOError(f"cannot write {path} ({err.strerror})", "check free space and permissions") from err
 
 
 def dumps(obj: Any) -> bytes:
+    """Indented JSON, for files people edit (the services configs)."""
     return (json.dumps(obj, indent=4, ensure_ascii=False, sort_keys=False) + "\n").encode("utf-8")
+
+
+def dumps_record(obj: Any) -> bytes:
+    """A database record: an object with one line per key, each value compact. The C encoder writes it
+    (json's indenting encoder is pure Python, and a series' pack section lists every instance)."""
+    if not isinstance(obj, dict) or not obj:
+        return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
+    lines = (f"{json.dumps(key, ensure_ascii=False)}: {json.dumps(value, ensure_ascii=False)}"
+             for key, value in obj.items())
+    return ("{\n" + ",\n".join(lines) + "\n}\n").encode("utf-8")
 
 
 def write_json_atomic(path: Path, obj: Any, mode: int = 0o644) -> None:
@@ -120,12 +136,13 @@ def ensure_mode(path: Path, mode: int) -> None:
         path.chmod(mode)
 
 
-def update_json(path: Path, change: Callable[[Any], Any], default: Any = None, mode: int = 0o644) -> Any:
+def update_json(path: Path, change: Callable[[Any], Any], default: Any = None, mode: int = 0o644,
+                encode: Callable[[Any], bytes] = dumps) -> Any:
     """Read-modify-write `path` under its lock; `change` gets the current value and returns the new one."""
     with locked(path):
         before = _read_bytes(path)
         new = change(default if before is None else parse_json(path, before))
-        data = dumps(new)
+        data = encode(new)
         if data != before:  # an unchanged record is not written (nor fsync'ed) again
             write_bytes_atomic(path, data, mode)
         else:

@@ -2,16 +2,18 @@
 
     patientData/<PatientID>.json              patient tags + StudyList
     studyData/<StudyInstanceUID>-meta.json    study tags + SeriesList
-    seriesData/<SeriesInstanceUID>-meta.json        series tags + SeriesBaseDir (the repacked folder)
-    seriesData/<SeriesInstanceUID>-retrieve.json    what was asked for: query, expected count, attempts
-    seriesData/<SeriesInstanceUID>-pack.json        what arrived: SOPInstanceUID -> path, bytes
-    seriesData/<SeriesInstanceUID>-quarantine.json  files of this series that could not be filed
-    seriesData/<SeriesInstanceUID>-push.json        where the series was pushed (storage)
-    seriesData/<SeriesInstanceUID>-register.json    its registration with CUBE
+    seriesData/<SeriesInstanceUID>.json       everything known of one series, a section per kind:
+        meta        series tags + SeriesBaseDir (the repacked folder)
+        retrieve    what was asked for: query, expected count, attempts
+        pack        what arrived: SOPInstanceUID -> path, bytes
+        quarantine  files of this series that could not be filed
+        push        where the series was pushed (storage, DICOM nodes)
+        register    its registration with CUBE
 
 Every write is a locked read-modify-write through `store.atomic` (safe for concurrent receivers,
 also on other hosts sharing the BASEMOUNT); a lookup reads a fixed number of files, whatever the
-size of the database.
+size of the database. A series recorded by pypx 4.0 (a file per kind, `<uid>-<kind>.json`) is read
+as it is and folded into the single file by the series' next write.
 """
 
 from __future__ import annotations
@@ -21,23 +23,22 @@ import os
 import re
 import socket
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from pypx.errors import LocalIOError
-from pypx.store.atomic import locked, read_json, update_json, write_json_atomic
+from pypx.store.atomic import dumps_record, locked, read_json, update_json
 from pypx.store.layout import Basemount
 from pypx.store.series_records import (
+    SERIES_KINDS,
     NodePush,
-    PackRecord,
-    PushRecord,
     QuarantineRecord,
     RegisterRecord,
     RetrieveAttempt,
-    RetrieveRecord,
+    SeriesState,
     StoragePush,
 )
 
@@ -49,7 +50,6 @@ STUDY_KEYS = ("StudyInstanceUID", "PatientID", "StudyDescription", "StudyDate", 
               "NumberOfStudyRelatedInstances")
 SERIES_KEYS = ("SeriesInstanceUID", "StudyInstanceUID", "PatientID", "SeriesDescription", "SeriesNumber",
                "SeriesDate", "Modality", "ProtocolName", "NumberOfSeriesRelatedInstances")
-SERIES_KINDS = ("meta", "retrieve", "pack", "quarantine", "push", "register")
 
 
 def now() -> str:
@@ -100,74 +100,6 @@ class QuarantinedFile:
     original_name: str = ""
 
 
-@dataclass(frozen=True)
-class SeriesState:
-    """All that the database knows of one series (each part None when never written)."""
-
-    uid: str
-    meta: dict[str, Any] | None
-    retrieve: RetrieveRecord | None
-    pack: PackRecord | None
-    quarantine: QuarantineRecord | None
-    push: PushRecord | None
-    register: RegisterRecord | None
-    raw: dict[str, Any] = field(default_factory=dict, compare=False)  # kind -> the file's JSON, for px-smdb
-
-    @classmethod
-    def from_json(cls, uid: str, raw: dict[str, Any]) -> SeriesState:
-        def typed(kind: str, reader: Any) -> Any:
-            return reader(raw[kind]) if raw.get(kind) is not None else None
-
-        meta = raw.get("meta")
-        return cls(uid, dict(meta) if isinstance(meta, dict) else None, typed("retrieve", RetrieveRecord.from_json),
-                   typed("pack", PackRecord.from_json), typed("quarantine", QuarantineRecord.from_json),
-                   typed("push", PushRecord.from_json), typed("register", RegisterRecord.from_json), raw)
-
-    @property
-    def expected(self) -> int | None:
-        return self.retrieve.expected if self.retrieve else None
-
-    @property
-    def received(self) -> int:
-        return self.pack.count if self.pack else 0
-
-    @property
-    def quarantined(self) -> int:
-        return len(self.quarantine.files) if self.quarantine else 0
-
-    @property
-    def series_dir(self) -> Path | None:
-        base = (self.meta or {}).get("SeriesBaseDir")
-        return Path(base) if isinstance(base, str) and base else None
-
-    @property
-    def pacs(self) -> str:
-        """The PACS key the series was retrieved from ("" if none was named)."""
-        return self.retrieve.pacs if self.retrieve else ""
-
-    def tag(self, keyword: str) -> str:
-        for part in (self.meta, self.retrieve.tags if self.retrieve else None):
-            if part and part.get(keyword) not in (None, ""):
-                return str(part[keyword])
-        return ""
-
-
-def retrieve_owner(state: SeriesState) -> tuple[str, int] | None:
-    """(host, pid) of the px-move that recorded the series' request (see `Database.record_requests`)."""
-    record = state.raw.get("retrieve")
-    owner = record.get("owner") if isinstance(record, dict) else None
-    if isinstance(owner, dict) and isinstance(owner.get("pid"), int):
-        return str(owner.get("host", "")), int(owner["pid"])
-    return None
-
-
-def delivery(state: SeriesState) -> dict[str, Any] | None:
-    """The series' last delivery to a receiver elsewhere (see `Database.record_delivery`), or None."""
-    record = state.raw.get("retrieve")
-    delivered = record.get("delivered") if isinstance(record, dict) else None
-    return delivered if isinstance(delivered, dict) else None
-
-
 class Database:
     def __init__(self, base: Basemount) -> None:
         self.base = base
@@ -176,7 +108,12 @@ class Database:
         self.series_dir = base.db / "seriesData"
 
     # -- paths ---------------------------------------------------------------------------------
-    def series_file(self, series_uid: str, kind: str) -> Path:
+    def series_file(self, series_uid: str) -> Path:
+        """The series' record: every section (meta, retrieve, pack, ...) in one file."""
+        return self.series_dir / f"{safe_name(series_uid)}.json"
+
+    def legacy_series_file(self, series_uid: str, kind: str) -> Path:
+        """pypx 4.0's record of one section of the series (read until the series is next written)."""
         return self.series_dir / f"{safe_name(series_uid)}-{kind}.json"
 
     def study_file(self, study_uid: str) -> Path:
@@ -185,45 +122,95 @@ class Database:
     def patient_file(self, patient_id: str) -> Path:
         return self.patients_dir / f"{safe_name(patient_id)}.json"
 
-    # -- writes --------------------------------------------------------------------------------
-    def _merge(self, path: Path, values: dict[str, Any], list_key: str = "", item: str = "",
-               more: Sequence[str] = ()) -> None:
-        def change(current: Any) -> Any:
-            current = dict(current or {})
-            current.update({k: v for k, v in values.items() if v not in (None, "")})
-            if list_key:
-                items = list(current.get(list_key, []))
-                for one in (item, *more):
-                    if one and one not in items:
-                        items.append(one)
-                current[list_key] = items
+    # -- the series record -----------------------------------------------------------------------
+    def _series_raw(self, series_uid: str) -> dict[str, Any]:
+        path = self.series_file(series_uid)
+        record = read_json(path)
+        if record is None:
+            return self._legacy_raw(series_uid)
+        if not isinstance(record, dict):
+            raise LocalIOError(f"{path} is not a series record (a JSON object)", "fix or remove the file")
+        return record
+
+    def _legacy_raw(self, series_uid: str) -> dict[str, Any]:
+        raw = {}
+        for kind in SERIES_KINDS:
+            value = read_json(self.legacy_series_file(series_uid, kind))
+            if value is not None:
+                raw[kind] = value
+        return raw
+
+    def _update_series(self, series_uid: str, **changes: Callable[[Any], Any]) -> None:
+        """Change sections of the series' record in one locked write; a change returning None drops
+        its section, and a record left empty goes. A pypx 4.0 series is folded into the one file."""
+        path = self.series_file(series_uid)
+        folded: list[str] = []
+
+        def whole(current: Any) -> Any:
+            if current is None:
+                current = self._legacy_raw(series_uid)
+                folded.extend(current)
+            elif not isinstance(current, dict):
+                raise LocalIOError(f"{path} is not a series record (a JSON object)", "fix or remove the file")
+            current = dict(current)
+            for kind, change in changes.items():
+                part = change(current.get(kind))
+                if part is None:
+                    current.pop(kind, None)
+                else:
+                    current[kind] = part
             return current
 
+        with locked(path):
+            record = update_json(path, whole, encode=dumps_record)
+            for kind in folded:
+                self.legacy_series_file(series_uid, kind).unlink(missing_ok=True)
+            if not record:
+                path.unlink(missing_ok=True)
+
+    # -- writes --------------------------------------------------------------------------------
+    @staticmethod
+    def _merged(values: dict[str, Any], list_key: str = "", items: Sequence[str] = ()) -> Callable[[Any], Any]:
+        """A change that adds `values` (and `items` to the list under `list_key`) to a record."""
+        def change(current: Any) -> Any:
+            current = dict(current) if isinstance(current, dict) else {}
+            current.update({k: v for k, v in values.items() if v not in (None, "")})
+            if list_key:
+                listed = list(current.get(list_key, []))
+                listed += [one for one in dict.fromkeys(items) if one and one not in listed]
+                current[list_key] = listed
+            return current
+
+        return change
+
+    def _merge(self, path: Path, values: dict[str, Any], list_key: str = "", items: Sequence[str] = ()) -> None:
         # merges only add: when the record already holds it all (a receiver filing the next batch of a
-        # series, a re-run), nothing is written
+        # series, a re-run), nothing is written and no lock is taken
+        change = self._merged(values, list_key, items)
         before = read_json(path, {})
         if isinstance(before, dict) and change(before) == before:
             return
-        update_json(path, change, default={})
+        update_json(path, change, default={}, encode=dumps_record)
 
-    def _index(self, tags: dict[str, str], series_uid: str, series_dir: Path | None = None) -> None:
-        """Patient, study and series meta records for a series (idempotent merges)."""
+    def _index(self, tags: dict[str, str], series_uid: str, series_dir: Path | None = None) -> Callable[[Any], Any]:
+        """Merge the series into its study and patient records; the change for its own meta section."""
         study_uid, patient_id = tags.get("StudyInstanceUID", ""), tags.get("PatientID", "")
+        if study_uid:
+            self._merge(self.study_file(study_uid), {k: tags.get(k) for k in STUDY_KEYS}, "SeriesList", [series_uid])
+        if patient_id:
+            self._merge(self.patient_file(patient_id), {k: tags.get(k) for k in PATIENT_KEYS}, "StudyList",
+                        [study_uid])
         series_meta: dict[str, Any] = {k: tags.get(k) for k in SERIES_KEYS}
         series_meta["SeriesInstanceUID"] = series_uid
         if series_dir is not None:
             series_meta["SeriesBaseDir"] = str(series_dir)
-        self._merge(self.series_file(series_uid, "meta"), series_meta)
-        if study_uid:
-            self._merge(self.study_file(study_uid), {k: tags.get(k) for k in STUDY_KEYS}, "SeriesList", series_uid)
-        if patient_id:
-            self._merge(self.patient_file(patient_id), {k: tags.get(k) for k in PATIENT_KEYS}, "StudyList", study_uid)
+        return self._merged(series_meta)
 
     def record_request(self, request: SeriesRequest) -> None:
         """Record (or refresh) what was asked for; earlier attempts are kept."""
         tags = {**request.tags, "SeriesInstanceUID": request.series_uid, "StudyInstanceUID": request.study_uid,
                 "PatientID": request.patient_id}
-        self._index(tags, request.series_uid)
+        meta = self._index(tags, request.series_uid)
 
         def change(current: Any) -> Any:
             current = dict(current or {})
@@ -233,7 +220,7 @@ class Database:
             current.setdefault("attempts", [])
             return current
 
-        update_json(self.series_file(request.series_uid, "retrieve"), change, default={})
+        self._update_series(request.series_uid, meta=meta, retrieve=change)
 
     def record_requests(self, requests: Sequence[SeriesRequest], each: bool = True) -> None:
         """`record_request` for many series at once: each study and patient record is written once.
@@ -246,12 +233,12 @@ class Database:
         for study_uid, group in studies.items():
             tags = {**group[0].tags, "StudyInstanceUID": study_uid, "PatientID": group[0].patient_id}
             self._merge(self.study_file(study_uid), {k: tags.get(k) for k in STUDY_KEYS}, "SeriesList",
-                        more=[r.series_uid for r in group])
+                        [r.series_uid for r in group])
             if group[0].patient_id:
                 patients.setdefault(group[0].patient_id, (tags, []))[1].append(study_uid)
         for patient_id, (tags, study_uids) in patients.items():
             self._merge(self.patient_file(patient_id), {k: tags.get(k) for k in PATIENT_KEYS}, "StudyList",
-                        more=study_uids)
+                        study_uids)
         if each:  # the series' own record comes with its first file (its tags are here)
             for request in requests:
                 self.mark_requested(request)
@@ -268,8 +255,7 @@ class Database:
 
     def mark_requested(self, request: SeriesRequest) -> None:
         """The series is being retrieved (by this process: its owner)."""
-        update_json(self.series_file(request.series_uid, "retrieve"),
-                    lambda current: self._requested(dict(current or {}), request), default={})
+        self._update_series(request.series_uid, retrieve=lambda current: self._requested(dict(current or {}), request))
 
     def record_outcome(self, series_uid: str, attempt: RetrieveAttempt, expected: int | None = None,
                        request: SeriesRequest | None = None, delivered: dict[str, Any] | None = None) -> None:
@@ -287,7 +273,7 @@ class Database:
                 current["delivered"] = delivered
             return current
 
-        update_json(self.series_file(series_uid, "retrieve"), change, default={})
+        self._update_series(series_uid, retrieve=change)
 
     def record_attempt(self, series_uid: str, attempt: RetrieveAttempt, expected: int | None = None) -> None:
         def change(current: Any) -> Any:
@@ -298,7 +284,7 @@ class Database:
                 current["expected"] = expected
             return current
 
-        update_json(self.series_file(series_uid, "retrieve"), change, default={})
+        self._update_series(series_uid, retrieve=change)
 
     def record_delivery(self, series_uid: str, destination: str, attempt: RetrieveAttempt, state: str,
                         expected: int | None = None, request: SeriesRequest | None = None) -> None:
@@ -310,21 +296,19 @@ class Database:
 
     def delivery(self, series_uid: str) -> dict[str, Any] | None:
         """The last delivery of the series to another receiver, or None."""
-        record = read_json(self.series_file(series_uid, "retrieve")) or {}
+        record = self._series_raw(series_uid).get("retrieve")
         delivered = record.get("delivered") if isinstance(record, dict) else None
         return delivered if isinstance(delivered, dict) else None
 
     def withdraw_request(self, series_uid: str) -> None:
         """A recorded request that was never sent (the retrieve stopped first): not in progress any more,
         and with no earlier attempt, not requested at all (the record goes)."""
-        path = self.series_file(series_uid, "retrieve")
-        with locked(path):
-            current = dict(read_json(path, {}) or {})
-            if not current.get("attempts"):
-                path.unlink(missing_ok=True)
-                return
-            current["in_progress"] = False
-            write_json_atomic(path, current)
+        def change(current: Any) -> Any:
+            if not isinstance(current, dict) or not current.get("attempts"):
+                return None
+            return {**current, "in_progress": False}
+
+        self._update_series(series_uid, retrieve=change)
 
     def record_arrivals(self, items: Iterable[FiledInstance]) -> None:
         """Add filed instances: one locked update per series touched, whatever the batch size."""
@@ -334,21 +318,36 @@ class Database:
         stamp = now()
         for series_uid, batch in by_series.items():
             first = batch[0]
-            self._index({**first.tags, "SeriesInstanceUID": series_uid, "StudyInstanceUID": first.study_uid,
-                         "PatientID": first.patient_id}, series_uid, first.path.parent)
+            tags = {**first.tags, "SeriesInstanceUID": series_uid, "StudyInstanceUID": first.study_uid,
+                    "PatientID": first.patient_id}
+            index = self._index(tags, series_uid, first.path.parent)
+            base_dir: list[str] = []
 
-            def change(current: Any, batch: Sequence[FiledInstance] = batch) -> Any:
+            def meta(current: Any, index: Callable[[Any], Any] = index, base_dir: list[str] = base_dir) -> Any:
+                # the series' folder is where it was first filed, and stays so: the instances recorded
+                # without a folder of their own are in it
+                new = index(current)
+                if isinstance(current, dict) and isinstance(current.get("SeriesBaseDir"), str) \
+                        and current["SeriesBaseDir"]:
+                    new["SeriesBaseDir"] = current["SeriesBaseDir"]
+                base_dir.append(new["SeriesBaseDir"])
+                return new
+
+            def change(current: Any, batch: Sequence[FiledInstance] = batch, base_dir: list[str] = base_dir) -> Any:
                 current = dict(current or {})
                 instances = dict(current.get("instances", {}))
-                for item in batch:
-                    instances[item.sop_uid] = {"path": item.path.name, "bytes": item.bytes, "at": stamp}
+                for item in batch:  # an instance filed again is where it was filed last
+                    entry: dict[str, Any] = {"path": item.path.name, "bytes": item.bytes, "at": stamp}
+                    if str(item.path.parent) != base_dir[-1]:  # filed elsewhere (other patient or study tags)
+                        entry["folder"] = str(item.path.parent)
+                    instances[item.sop_uid] = entry
                 current["instances"] = instances
                 current["count"] = len(instances)
                 current["bytes"] = sum(int(v.get("bytes", 0)) for v in instances.values())
                 current["seriesPack"] = True
                 return current
 
-            update_json(self.series_file(series_uid, "pack"), change, default={})
+            self._update_series(series_uid, meta=meta, pack=change)  # meta first: `change` reads its folder
 
     def forget_instances(self, series_uid: str, sop_uids: Iterable[str]) -> None:
         """Drop instances whose files are gone, so that a re-run fetches them again."""
@@ -361,15 +360,13 @@ class Database:
                            bytes=sum(int(v.get("bytes", 0)) for v in instances.values()))
             return current
 
-        update_json(self.series_file(series_uid, "pack"), change, default={})
+        self._update_series(series_uid, pack=change)
 
     def record_quarantine(self, items: Iterable[QuarantinedFile]) -> None:
         by_series: dict[str, list[QuarantinedFile]] = defaultdict(list)
         for item in items:
             by_series[item.series_uid or ""].append(item)
         for series_uid, batch in by_series.items():
-            path = self.series_file(series_uid, "quarantine") if series_uid else self.base.db / "quarantine.json"
-
             def change(current: Any, batch: Sequence[QuarantinedFile] = batch) -> Any:
                 current = dict(current or {})
                 files = list(current.get("files", []))
@@ -378,12 +375,14 @@ class Database:
                 current["files"] = files
                 return current
 
-            update_json(path, change, default={})
+            if series_uid:
+                self._update_series(series_uid, quarantine=change)
+            else:
+                update_json(self.base.db / "quarantine.json", change, default={}, encode=dumps_record)
 
     def record_push(self, series_uid: str, push: StoragePush) -> None:
         """The series' push to storage (top-level keys); pushes to DICOM nodes are kept."""
-        update_json(self.series_file(series_uid, "push"), lambda current: {**(current or {}), **push.to_json()},
-                    default={})
+        self._update_series(series_uid, push=lambda current: {**(current or {}), **push.to_json()})
 
     def record_node_push(self, series_uid: str, node: str, push: NodePush) -> None:
         """One C-STORE of the series to `node`, merged under "dicom" inside the lock: concurrent pushes
@@ -393,28 +392,23 @@ class Database:
             current["dicom"] = {**(current.get("dicom") or {}), node: push.to_json()}
             return current
 
-        update_json(self.series_file(series_uid, "push"), change, default={})
+        self._update_series(series_uid, push=change)
 
     def record_register(self, series_uid: str, record: RegisterRecord) -> None:
-        update_json(self.series_file(series_uid, "register"),
-                    lambda current: {**(current or {}), **record.to_json()}, default={})
+        self._update_series(series_uid, register=lambda current: {**(current or {}), **record.to_json()})
 
     # -- reads ---------------------------------------------------------------------------------
     def series(self, series_uid: str) -> SeriesState:
         try:
-            raw = {kind: read_json(self.series_file(series_uid, kind)) for kind in SERIES_KINDS}
+            raw = self._series_raw(series_uid)
         except LocalIOError as err:
             raise LocalIOError(err.message, f"rebuild the series' records from its files: px-smdb rebuild "
                                f"{series_uid}") from err
         return SeriesState.from_json(series_uid, raw)
 
     def held_instances(self, series_uid: str) -> dict[str, Path]:
-        """SOPInstanceUID -> path of every instance recorded as filed for the series."""
-        state = self.series(series_uid)
-        folder = state.series_dir
-        if folder is None:
-            return {}
-        return {sop: folder / entry.name for sop, entry in (state.pack.instances if state.pack else {}).items()}
+        """SOPInstanceUID -> path of every instance recorded as filed for the series (in its own folder)."""
+        return self.series(series_uid).instance_paths()
 
     def study(self, study_uid: str) -> dict[str, Any] | None:
         result: dict[str, Any] | None = read_json(self.study_file(study_uid))

@@ -1,6 +1,6 @@
-"""Typed views of a series' database records (retrieve, pack, quarantine, push, register).
+"""Typed views of a series' database record and its sections (retrieve, pack, quarantine, push, register).
 
-The files keep their JSON shape (see `pypx.store.records`); these classes are how the rest of pypx
+The sections keep their JSON shape (see `pypx.store.records`); these classes are how the rest of pypx
 reads them, so no module outside the store knows a record's key names. Reading is lenient about what
 other writers (pypx 3, a newer pypx) left: unknown keys are ignored, a value of the wrong type reads as
 absent. Writing goes through `Database` (one locked read-modify-write per change).
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -89,9 +90,10 @@ class RetrieveRecord:
 
 @dataclass(frozen=True)
 class PackedInstance:
-    name: str  # the file's name in the series folder
+    name: str  # the file's name in its folder
     bytes: int = 0
     at: str = ""
+    folder: str = ""  # its folder when not the series' SeriesBaseDir (the series was filed in two places)
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ class PackRecord:
             entry = _dict(entry)
             if _text(entry.get("path")):
                 instances[str(sop)] = PackedInstance(_text(entry["path"]), _int(entry.get("bytes")) or 0,
-                                                     _text(entry.get("at")))
+                                                     _text(entry.get("at")), _text(entry.get("folder")))
         return cls(instances)
 
 
@@ -250,3 +252,87 @@ class RegisterRecord:
                    _text(raw.get("at")), _text(raw.get("folder")), _dict(raw.get("cube")),
                    _float(raw.get("time")),
                    {str(k): _int(v) or 0 for k, v in _dict(raw.get("files")).items()})
+
+
+SERIES_KINDS = ("meta", "retrieve", "pack", "quarantine", "push", "register")
+
+
+@dataclass(frozen=True)
+class SeriesState:
+    """All that the database knows of one series (each part None when never written)."""
+
+    uid: str
+    meta: dict[str, Any] | None
+    retrieve: RetrieveRecord | None
+    pack: PackRecord | None
+    quarantine: QuarantineRecord | None
+    push: PushRecord | None
+    register: RegisterRecord | None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)  # kind -> the file's JSON, for px-smdb
+
+    @classmethod
+    def from_json(cls, uid: str, raw: dict[str, Any]) -> SeriesState:
+        def typed(kind: str, reader: Any) -> Any:
+            return reader(raw[kind]) if raw.get(kind) is not None else None
+
+        meta = raw.get("meta")
+        return cls(uid, dict(meta) if isinstance(meta, dict) else None, typed("retrieve", RetrieveRecord.from_json),
+                   typed("pack", PackRecord.from_json), typed("quarantine", QuarantineRecord.from_json),
+                   typed("push", PushRecord.from_json), typed("register", RegisterRecord.from_json), raw)
+
+    @property
+    def expected(self) -> int | None:
+        return self.retrieve.expected if self.retrieve else None
+
+    @property
+    def received(self) -> int:
+        return self.pack.count if self.pack else 0
+
+    @property
+    def quarantined(self) -> int:
+        return len(self.quarantine.files) if self.quarantine else 0
+
+    @property
+    def series_dir(self) -> Path | None:
+        base = (self.meta or {}).get("SeriesBaseDir")
+        return Path(base) if isinstance(base, str) and base else None
+
+    def instance_paths(self) -> dict[str, Path]:
+        """SOPInstanceUID -> the file of every instance recorded as filed, each in its own folder (the
+        series' SeriesBaseDir unless the instance was filed elsewhere)."""
+        if self.pack is None:
+            return {}
+        base = self.series_dir
+        paths = {}
+        for sop, entry in self.pack.instances.items():
+            folder = Path(entry.folder) if entry.folder else base
+            if folder is not None:
+                paths[sop] = folder / entry.name
+        return paths
+
+    @property
+    def pacs(self) -> str:
+        """The PACS key the series was retrieved from ("" if none was named)."""
+        return self.retrieve.pacs if self.retrieve else ""
+
+    def tag(self, keyword: str) -> str:
+        for part in (self.meta, self.retrieve.tags if self.retrieve else None):
+            if part and part.get(keyword) not in (None, ""):
+                return str(part[keyword])
+        return ""
+
+
+def retrieve_owner(state: SeriesState) -> tuple[str, int] | None:
+    """(host, pid) of the px-move that recorded the series' request (see `Database.record_requests`)."""
+    record = state.raw.get("retrieve")
+    owner = record.get("owner") if isinstance(record, dict) else None
+    if isinstance(owner, dict) and isinstance(owner.get("pid"), int):
+        return str(owner.get("host", "")), int(owner["pid"])
+    return None
+
+
+def delivery(state: SeriesState) -> dict[str, Any] | None:
+    """The series' last delivery to a receiver elsewhere (see `Database.record_delivery`), or None."""
+    record = state.raw.get("retrieve")
+    delivered = record.get("delivered") if isinstance(record, dict) else None
+    return delivered if isinstance(delivered, dict) else None

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from pypx.claims import spool_files
 from pypx.cli.common import invoke
 from pypx.dcmtk import argv, runner
 from pypx.listen import Listener, check_port_free
-from pypx.repack import spool_files
 from pypx.sandbox.ports import free_port
 from pypx.sandbox.synthetic import Shape, generate
 from pypx.settings import PacsSettings

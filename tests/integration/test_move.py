@@ -19,10 +19,10 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
+from pypx.claims import spool_files
 from pypx.dicom.templates import DEFAULT
 from pypx.errors import ConfigError, ExitCode
 from pypx.listen import Listener, check_port_free
-from pypx.repack import spool_files
 from pypx.store.layout import Basemount
 from pypx.store.records import Database
 from pypx.store.services import set_entry
@@ -402,7 +402,8 @@ def test_files_sent_to_a_receiver_that_files_elsewhere_end_the_retrieve_with_adv
 
 
 def _delivery_requests(base: Basemount) -> list[int]:
-    return [len(json.loads(path.read_text())["attempts"]) for path in base.db.glob("seriesData/*-retrieve.json")]
+    records = [json.loads(path.read_text()) for path in base.db.glob("seriesData/*.json")]
+    return [len(record["retrieve"]["attempts"]) for record in records if "retrieve" in record]
 
 
 @pytest.mark.parametrize("how", ["flag", "env", "pacs.json"])

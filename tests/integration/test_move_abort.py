@@ -6,6 +6,7 @@ images, so a kill lands mid-series; the kill is triggered by the files seen arri
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -55,14 +56,21 @@ class BigPacs:
         return base
 
 
-@pytest.fixture(scope="module")
-def big_pacs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BigPacs]:
-    sandbox = Sandbox.for_base(Basemount.from_db(tmp_path_factory.mktemp("big-sandbox") / "log"))
+@contextlib.contextmanager
+def seeded_pacs(folder: Path, shape: Shape, kind: type[BigPacs] = BigPacs) -> Iterator[BigPacs]:
+    """A sandbox PACS of its own under `folder`, seeded with `shape`, stopped afterwards."""
+    sandbox = Sandbox.for_base(Basemount.from_db(folder / "log"))
     sandbox.up()
     try:
-        yield BigPacs(sandbox, sandbox.seed(BIG_SHAPE))
+        yield kind(sandbox, sandbox.seed(shape))
     finally:
         sandbox.down()
+
+
+@pytest.fixture(scope="module")
+def big_pacs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BigPacs]:
+    with seeded_pacs(tmp_path_factory.mktemp("big-sandbox"), BIG_SHAPE) as pacs:
+        yield pacs
 
 
 def arrived(base: Basemount) -> int:

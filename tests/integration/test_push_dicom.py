@@ -64,7 +64,7 @@ def test_a_dicom_push_is_recorded_per_node(run_cli, got: Retrieved, destination:
     result = run_cli("px-push", *got.db, "--to-dicom", "--PACS", "chris", "--SeriesInstanceUID", uid)
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[0].startswith("pushed")
-    record = json.loads(Database(got.base).series_file(uid, "push").read_text())
+    record = json.loads(Database(got.base).series_file(uid).read_text())["push"]
     (node,) = record["dicom"].values()
     assert (node["name"], node["aec"], node["stored"], node["failed"], node["status"]) == \
         ("chris", DEST_AET, 3, 0, "complete")

@@ -103,8 +103,8 @@ def test_the_push_record_says_where_and_how_much_without_secrets(run_cli, swift_
     got = retrieve_study(swift_case.base, sandbox_pacs)
     assert push(run_cli, swift_case, got).exit_code == 0
     uid, files = next(iter(got.series.items()))
-    record_file = Database(got.base).series_file(uid, "push")
-    record = json.loads(record_file.read_text())
+    record_file = Database(got.base).series_file(uid)
+    record = json.loads(record_file.read_text())["push"]
     folder = f"SERVICES/PACS/sandbox/{files[0].parent.relative_to(got.base.data).as_posix()}"
     assert record["path"] == folder and record["pacs_name"] == "sandbox" and record["status"] == "complete"
     assert (record["count"], record["uploaded"], record["skipped"]) == (3, 3, 0)

@@ -68,8 +68,8 @@ def test_the_register_record_shows_in_px_status_without_the_password(
     standin = standin_for(cube_standin, "v6", fs_case)
     assert register(run_cli, got, cube_entry(got, standin)).exit_code == 0
     uid = next(iter(got.series))
-    record_file = Database(got.base).series_file(uid, "register")
-    record = json.loads(record_file.read_text())
+    record_file = Database(got.base).series_file(uid)
+    record = json.loads(record_file.read_text())["register"]
     assert record["registered"] is True and record["api"] == "v6" and record["ndicom"] == 3
     assert record["folder"].startswith(standin.url + "filebrowser/")
     assert record["cube"] == {"key": "local", "url": standin.url, "username": "chris"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pypx.errors import ExitCode
 
 
@@ -72,3 +74,59 @@ def test_status_of_an_unreachable_pacs_is_exit_3(run_cli, fresh_base) -> None:
     result = run_cli("px-status", *_flags(fresh_base), "--serverPort", str(free_port()), "--PatientID", "X")
     assert result.exit_code == ExitCode.UNREACHABLE
     assert "connection refused" in result.stderr
+
+
+def _filed_one_of_three(run_cli, sandbox_pacs, fresh_base, tmp_path) -> tuple[str, str, str]:  # noqa: ANN001
+    """One file of a sandbox series filed by px-repack (a copy from elsewhere), never asked of the PACS;
+    the series' UID, its study's UID and the saved px-find JSON of that study."""
+    study = sandbox_pacs.patient(3)["studies"][0]
+    seed = sandbox_pacs.sandbox.state_dir / "seed" / sandbox_pacs.patient(3)["id"] / "ST001" / "SE001"
+    filed = run_cli("px-repack", "--db", str(fresh_base.db), str(seed / "IM00001.dcm"))
+    assert filed.exit_code == 0, filed.stderr
+    found = run_cli("px-find", *_flags(fresh_base), "--StudyInstanceUID", study["uid"], "--json")
+    assert found.exit_code == 0, found.stderr
+    return study["series"][0]["uid"], study["uid"], found.stdout
+
+
+def test_a_series_filed_without_a_retrieve_is_filed_held_and_exit_0(run_cli, sandbox_pacs, fresh_base,
+                                                                     tmp_path) -> None:
+    series_uid, _, _ = _filed_one_of_three(run_cli, sandbox_pacs, fresh_base, tmp_path)
+    result = run_cli("px-status", "--db", str(fresh_base.db), "--SeriesInstanceUID", series_uid, "--json")
+    assert result.exit_code == ExitCode.OK, result.stderr
+    (study,) = result.json()["studies"]
+    assert [(s["state"], s["repacked"], s["expected"]) for s in study["series"]] == [("filed", 1, None)]
+    assert study["state"] == "filed" and result.json()["status"] == "complete"
+    assert result.json()["totals"]["filed"] == 1
+    text = run_cli("px-status", "--db", str(fresh_base.db), "--SeriesInstanceUID", series_uid)
+    assert text.exit_code == ExitCode.OK
+    (line,) = [line for line in text.stdout.splitlines() if line.endswith(series_uid)]
+    assert line.split()[:3] == ["filed", "1", "held"] and "?" not in line
+
+
+def test_a_filed_series_the_pacs_counts_more_of_is_partial_and_report_agrees_with_status(
+        run_cli, sandbox_pacs, fresh_base, tmp_path) -> None:
+    series_uid, _, found = _filed_one_of_three(run_cli, sandbox_pacs, fresh_base, tmp_path)
+    # the PACS counts 3: two are known to be missing
+    status = run_cli("px-status", "--db", str(fresh_base.db), "--reportDataFile", "-", "--json", stdin=found)
+    assert status.exit_code == ExitCode.INCOMPLETE
+    states = {s["series_uid"]: s["state"] for st in status.json()["studies"] for s in st["series"]}
+    assert states[series_uid] == "partial"
+    # a PACS that sends no counts: nothing says any is missing
+    uncounted = json.loads(found)
+    for st in uncounted["data"]:
+        for se in st["series"]:
+            se.pop("NumberOfSeriesRelatedInstances", None)
+    status = run_cli("px-status", "--db", str(fresh_base.db), "--reportDataFile", "-", "--json",
+                     stdin=json.dumps(uncounted))
+    states = {s["series_uid"]: s["state"] for st in status.json()["studies"] for s in st["series"]}
+    assert states[series_uid] == "filed" and set(states.values()) == {"filed", "absent"}
+    assert status.exit_code == ExitCode.INCOMPLETE  # the study's other series are absent
+    done = run_cli("px-do", "--db", str(fresh_base.db), "--then", "status", "--json", stdin=json.dumps(uncounted))
+    assert done.exit_code == ExitCode.INCOMPLETE, done.stderr
+    report = run_cli("px-report", "--printReport", "csv", "--reportBodySeriesTags", "SeriesInstanceUID,seriesStatus",
+                     stdin=done.stdout)
+    assert report.exit_code == 0, report.stderr
+    shown = dict(line.split("|")[-2:] for line in report.stdout.splitlines() if series_uid in line)
+    assert shown[series_uid] == "filed [ PACS:---/DCM:001/PUSH:---/REG:--- ]"
+    assert all(text.startswith(states[uid]) for line in report.stdout.splitlines()
+               if (uid := line.split("|")[-2]) in states for text in [line.split("|")[-1]])

@@ -75,7 +75,7 @@ def test_binary_or_deep_stdin_is_one_line_and_exit_2(tmp_path: Path, verb: str) 
 def _series_record(base: Basemount, data: bytes) -> None:
     folder = base.db / "seriesData"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{UID}-meta.json").write_bytes(data)
+    (folder / f"{UID}.json").write_bytes(data)
 
 
 @pytest.mark.parametrize("data,words", [(b'{"SeriesDescription": "\xff\xfe"}', "is not UTF-8 text"),
@@ -92,7 +92,7 @@ def test_a_database_record_that_is_not_utf8_json_is_one_line_and_exit_7(tmp_path
     else:
         result = invoke([verb, "--db", str(base.db), *rest])
     assert result.exit_code == ExitCode.LOCAL_IO, result.stderr
-    assert result.stderr.count("\n") == 1 and words in result.stderr and f"{UID}-meta.json" in result.stderr
+    assert result.stderr.count("\n") == 1 and words in result.stderr and f"{UID}.json" in result.stderr
 
 
 @pytest.mark.parametrize("key,words", [

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import _thread
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -12,8 +14,10 @@ from pypx.chris.fs import TEMP_PREFIX, FolderStorage
 from pypx.chris.storage import (
     ObjectNotFound,
     PushFailed,
+    PutInterrupted,
     PutItem,
     check_object_name,
+    parallel_put,
     series_items,
     tree_items,
 )
@@ -117,3 +121,25 @@ def test_written_objects_are_world_readable_for_the_server(store: FolderStorage,
 def test_series_items_name_each_file_under_the_series_folder(local: Path) -> None:
     items = series_items("/SERVICES/PACS/X/p/s/se/", [local / "0001-a.dcm"])
     assert items == [PutItem(local / "0001-a.dcm", "SERVICES/PACS/X/p/s/se/0001-a.dcm")]
+
+
+def test_a_signal_during_put_many_finishes_the_uploads_under_way_and_starts_no_other(store: FolderStorage,
+                                                                                      local: Path) -> None:
+    items = [PutItem(local / "0001-a.dcm", f"SERVICES/PACS/X/{n:03d}.dcm") for n in range(40)]
+    started: list[str] = []
+
+    def slow_put(path: Path, name: str) -> bool:
+        started.append(name)
+        if len(started) == 5:
+            _thread.interrupt_main()  # as Ctrl-C: KeyboardInterrupt in the main thread, waiting in put_many
+        time.sleep(0.05)
+        return store.put(path, name)
+
+    with pytest.raises(PutInterrupted) as stopped:
+        parallel_put(slow_put, items, 2, "test")
+    result = stopped.value.result
+    assert stopped.value.exit_code == 130
+    assert 5 <= len(result.uploaded) <= 8 and len(result.uploaded) == len(started)  # none started after
+    assert sorted(result.uploaded) == sorted(info.name for info in store.list("SERVICES/"))
+    assert set(result.failed) == {item.name for item in items} - set(result.uploaded)
+    assert set(result.failed.values()) == {"not tried (interrupted)"}

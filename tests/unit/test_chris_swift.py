@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -166,3 +167,20 @@ def test_keystone_v3_refusal_is_a_config_error_without_the_password(keystone: st
 def test_keystone_v3_region_without_object_store_is_explained(keystone: str) -> None:
     with pytest.raises(ConfigError, match="no public object-store endpoint in region 'R9'"):
         keystone_v3_auth(_v3(keystone, "right", "R9"))
+
+
+def test_a_stopping_push_does_not_retry(swift: tuple[SwiftStorage, list[float]]) -> None:
+    storage, sleeps = swift
+    storage._stopping.set()  # what put_many's SIGINT/SIGTERM handling sets
+    action = flaky([requests.ConnectionError("Connection refused")] * 10)
+    with pytest.raises(NetworkError, match="after 1 attempts"):
+        storage._retrying("PUT x", action)
+    assert action.calls["n"] == 1 and sleeps == []
+
+
+def test_the_backoff_wait_ends_when_the_push_stops() -> None:
+    storage = SwiftStorage(SETTINGS)
+    threading.Timer(0.1, storage._stopping.set).start()
+    started = time.monotonic()
+    storage._sleep(30.0)
+    assert time.monotonic() - started < 10

@@ -156,12 +156,25 @@ def test_a_local_os_error_is_one_line_with_the_local_io_code() -> None:
     from pypx.cli.common import Env, run_cli
 
     def main(argv: list[str], env: Env) -> int:
-        raise OSError(28, "No space left on device", "/data/x.dcm")
+        raise OSError(13, "Permission denied", "/data/x.dcm")
 
     out, err = io.StringIO(), io.StringIO()
     code = run_cli("px-test", main, [], Env(stdout=out, stderr=err))
     assert code == 7
-    assert err.getvalue() == ("px-test: No space left on device (/data/x.dcm): check free space and permissions\n")
+    assert err.getvalue() == ("px-test: Permission denied (/data/x.dcm): check free space and permissions\n")
+
+
+def test_a_full_disk_anywhere_is_one_line_naming_it_with_the_local_io_code() -> None:
+    from pypx.cli.common import Env, run_cli
+
+    def main(argv: list[str], env: Env) -> int:
+        raise OSError(28, "No space left on device", "/data/x.dcm")
+
+    out, err = io.StringIO(), io.StringIO()
+    code = run_cli("px-test", main, [], Env(stdout=out, stderr=err))
+    assert code == 7 and err.getvalue().count("\n") == 1
+    assert err.getvalue().startswith("px-test: the disk is full at /")
+    assert "(cannot write /data/x.dcm): free space there and run again" in err.getvalue()
 
 
 def test_storescp_sh_maps_pypx3_options_onto_px_listen() -> None:

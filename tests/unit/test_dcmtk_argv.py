@@ -6,6 +6,7 @@ import os
 import re
 import stat
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -259,3 +260,20 @@ def test_streaming_a_tool_past_its_wall_clock_limit_is_a_timeout() -> None:
     with pytest.raises(TimeoutError_, match="did not finish within"):
         runner.run_streaming([sys.executable, "-c", "import time; time.sleep(30)"], lambda line: None,
                              wall_timeout=0.3)
+
+
+def test_a_tool_whose_association_is_not_accepted_in_time_is_stopped_with_the_callers_error() -> None:
+    started = time.monotonic()
+    watchdog = runner.AcceptWithin(0.3, lambda: TimeoutError_("no association within 0.3 s"))
+    with pytest.raises(TimeoutError_, match="no association within 0.3 s"):
+        runner.run_streaming([sys.executable, "-c", "import time; print('I: Requesting Association', flush=True); "
+                              "time.sleep(30)"], lambda line: None, accept_within=watchdog)
+    assert time.monotonic() - started < 10
+
+
+def test_a_tool_whose_association_was_accepted_runs_past_the_association_watchdog() -> None:
+    watchdog = runner.AcceptWithin(0.3, lambda: TimeoutError_("no association"))
+    done = runner.run_streaming([sys.executable, "-c", "import time; print('I: Association Accepted (Max Send "
+                                 "PDV: 16372)', flush=True); time.sleep(0.8); print('I: Releasing Association')"],
+                                lambda line: None, accept_within=watchdog)
+    assert done.returncode == 0 and done.stderr.splitlines()[-1] == "I: Releasing Association"

@@ -15,7 +15,7 @@ import pytest
 from pypx.dcmtk import outcome, responses
 from pypx.dcmtk.status import Category, exit_code_for
 from pypx.errors import AssociationRejected, ExitCode, NetworkError, PacsFailure, TimeoutError_
-from pypx.settings import PacsSettings
+from pypx.settings import PacsSettings, Timeouts
 
 RECORDED = Path(__file__).parents[1] / "data" / "dcmtk"
 
@@ -198,6 +198,55 @@ def test_other_connect_failures_map_to_typed_errors(line: str, kind: type, words
     assert type(error) is kind
     assert words in str(error)
     assert f"{pacs.host}:{pacs.port}" in str(error)
+
+
+# what DCMTK 3.6.7 printed against a peer that accepts the connection and never answers (-ta 2 -td 2)
+UNANSWERED = {
+    "echoscu": "I: Requesting Association\nF: Association Request Failed: 0006:031a DUL network read timeout\n",
+    "findscu": "I: Requesting Association\nE: Association Request Failed: 0006:031a DUL network read timeout\n",
+    "movescu": "I: Requesting Association\nF: Association Request Failed:\nF: 0006:031a DUL network read timeout\n",
+    "getscu": "I: Requesting Association\nF: Could not negotiate association: DUL network read timeout\n",
+}
+# ... and against one that accepts the association and never answers a request
+SILENT = {
+    "echoscu": ("C-ECHO", "E: Echo Failed: 0006:0207 DIMSE No data available (timeout in non-blocking mode)\n"),
+    "findscu": ("C-FIND", "E: Find Failed, file: q.dcm:\nE: 0006:0207 DIMSE No data available (timeout in "
+                          "non-blocking mode)\n"),
+    "movescu": ("C-MOVE", "E: Move Request Failed: 0006:0207 DIMSE No data available (timeout in non-blocking "
+                          "mode)\n"),
+    "getscu": ("C-GET", "E: Failed receiving DIMSE command: 0006:0207 DIMSE No data available (timeout in "
+                        "non-blocking mode)\n"),
+}
+
+
+@pytest.mark.parametrize("tool", sorted(UNANSWERED))
+def test_an_association_request_never_answered_names_the_acse_timeout(tool: str) -> None:
+    pacs = PacsSettings(aet="PYPX", aec="SILENT", host="127.0.0.1", port=4242, aet_listener="PYPX",
+                        timeouts=Timeouts(connect=2, acse=2, dimse=2))
+    error = outcome.association_error(UNANSWERED[tool], pacs, tool)
+    assert type(error) is TimeoutError_ and error.exit_code is ExitCode.UNREACHABLE
+    assert str(error) == ("127.0.0.1:4242 accepted the connection but did not answer the association request within "
+                          "2 s: check that it is a DICOM port (and whether it expects TLS), or raise --acse-timeout")
+
+
+@pytest.mark.parametrize("tool", sorted(SILENT))
+def test_a_request_never_answered_names_the_operation_and_the_dimse_timeout(tool: str) -> None:
+    pacs = PacsSettings(aet="PYPX", aec="SILENT", host="127.0.0.1", port=4242, aet_listener="PYPX",
+                        timeouts=Timeouts(connect=2, acse=2, dimse=2.5))
+    operation, lines = SILENT[tool]
+    text = "I: Requesting Association\nI: Association Accepted (Max Send PDV: 16370)\n" + lines
+    error = outcome.association_error(text, pacs, tool)
+    assert type(error) is TimeoutError_
+    assert str(error) == (f"127.0.0.1:4242 accepted the association but did not answer the {operation} within "
+                          "2.5 s: the PACS may be overloaded: retry later, or raise --dimse-timeout")
+
+
+def test_the_association_watchdog_gives_dcmtk_its_own_timeouts_first() -> None:
+    pacs = PacsSettings(aet="PYPX", aec="SILENT", host="127.0.0.1", port=4242, aet_listener="PYPX",
+                        timeouts=Timeouts(connect=0.5, acse=1.2, dimse=None))
+    watchdog = outcome.association_watchdog(pacs)
+    assert watchdog.seconds == 1 + 2 + 2  # as the tools round them (-to 1 -ta 2), plus a grace
+    assert "did not answer the association request within 1.2 s" in str(watchdog.error())
 
 
 # --- C-FIND responses -------------------------------------------------------------------------------

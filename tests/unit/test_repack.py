@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import multiprocessing
 import os
@@ -13,9 +14,13 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
+from pypx import repack
+from pypx.claims import CLAIMS, spool_files
 from pypx.cli.common import invoke
-from pypx.repack import CLAIMS, repack_files, repack_spool, spool_files
+from pypx.errors import DiskFull, ExitCode
+from pypx.repack import repack_files, repack_spool
 from pypx.sandbox.synthetic import Shape, generate
+from pypx.store import space
 from pypx.store.layout import Basemount
 from pypx.store.records import Database
 
@@ -243,3 +248,53 @@ def test_a_file_cut_exactly_before_its_pixel_data_is_quarantined_not_filed(
     assert report.quarantined == 1 and report.filed == 0
     assert "without pixel data" in report.quarantine[0].reason
     assert dicom_files(base.data) == []
+
+
+def _no_space_after(count: int, place: Any) -> Any:
+    calls = {"n": 0}
+
+    def placing(source: Path, target: Path) -> None:
+        calls["n"] += 1
+        if calls["n"] > count:
+            raise OSError(errno.ENOSPC, "No space left on device", str(target))
+        place(source, target)
+
+    return placing
+
+
+def test_a_full_disk_stops_the_batch_records_what_was_filed_and_leaves_the_rest_at_its_source(
+        monkeypatch: pytest.MonkeyPatch, source: tuple[Path, dict[str, Any]], base: Basemount) -> None:
+    folder, manifest = source
+    files = dicom_files(folder)
+    monkeypatch.setattr(repack, "_link_into", _no_space_after(5, repack._link_into))
+    result = invoke(["px-repack", "--db", str(base.db), str(folder), "--cleanup"])
+    assert result.exit_code == ExitCode.LOCAL_IO and result.stderr.count("\n") == 1
+    assert f"(filed 5 of {len(files)} files; the other {len(files) - 5} are still where they were)" in result.stderr
+    db = Database(base)
+    held = {path for uid in instances(manifest) for path in db.held_instances(uid).values()}
+    assert len(held) == 5 and {p for p in base.data.rglob("*") if p.is_file()} == held
+    assert len(dicom_files(folder)) == len(files) - 5  # only what was recorded left its source
+    assert not base.quarantine.exists()  # the files are fine: the disk is not
+
+
+def test_records_that_do_not_fit_give_back_the_newest_files_room_and_never_claim_a_missing_file(
+        monkeypatch: pytest.MonkeyPatch, source: tuple[Path, dict[str, Any]], base: Basemount) -> None:
+    folder, manifest = source
+    files = dicom_files(folder)
+    record = Database.record_arrivals
+
+    def fits_four(self: Database, items: Any) -> None:
+        items = list(items)
+        if len(items) > 4:
+            raise space.disk_full(base.db, "cannot write a record")
+        record(self, items)
+
+    monkeypatch.setattr(Database, "record_arrivals", fits_four)
+    freed = iter(range(10**6))  # every file taken out gives room back (copies, not links)
+    monkeypatch.setattr(repack, "free_bytes", lambda path: next(freed))
+    with pytest.raises(DiskFull, match=rf"filed 4 of {len(files)} files"):
+        repack_files(files, base, move=False)
+    db = Database(base)
+    held = {path for uid in instances(manifest) for path in db.held_instances(uid).values()}
+    assert len(held) == 4 and {p for p in base.data.rglob("*") if p.is_file()} == held
+    assert dicom_files(folder) == files  # copies: every source stays

@@ -41,9 +41,9 @@ def test_a_dead_owner_leaves_no_series_receiving(tmp_path: Path) -> None:
     db.record_requests([request("1.1.1")])
     gone = subprocess.Popen(["true"])  # noqa: S603, S607 - a PID that is certainly dead afterwards
     gone.wait()
-    path = db.series_file("1.1.1", "retrieve")
+    path = db.series_file("1.1.1")
     record = json.loads(path.read_text())
-    record["owner"]["pid"] = gone.pid
+    record["retrieve"]["owner"]["pid"] = gone.pid
     path.write_text(json.dumps(record))
     assert [s.state for st in status_of_uids(db, ["1.1"]) for s in st.series] == ["requested"]
 

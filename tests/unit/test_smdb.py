@@ -168,17 +168,14 @@ def test_secrets_are_redacted_by_the_pattern_of_their_field_name_in_set_list_and
 
 # -- repair ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("damage", [b'{"instances": {"1.2', b"\xff\xfe not json", b'["a", "b"]', b""])
-def test_a_damaged_pack_record_is_named_then_rebuilt_from_the_files(base: Basemount, filed: dict[str, Any],
-                                                                    damage: bytes) -> None:
+def test_a_damaged_series_record_is_named_then_rebuilt_from_the_files(base: Basemount, filed: dict[str, Any],
+                                                                      damage: bytes) -> None:
     series_uid = filed["patients"][0]["studies"][0]["series"][0]["uid"]
-    pack = Database(base).series_file(series_uid, "pack")
-    pack.write_bytes(damage)
+    record = Database(base).series_file(series_uid)
+    record.write_bytes(damage)
     shown = invoke(["px-status", "--db", str(base.db), "--SeriesInstanceUID", series_uid])
-    if damage.startswith(b"["):  # valid JSON of the wrong type reads as no record, never as garbage
-        assert shown.exit_code == 8
-    else:
-        assert shown.exit_code == 7 and len(shown.stderr.strip().splitlines()) == 1
-        assert f"px-smdb rebuild {series_uid}" in shown.stderr
+    assert shown.exit_code == 7 and len(shown.stderr.strip().splitlines()) == 1
+    assert f"px-smdb rebuild {series_uid}" in shown.stderr and record.name in shown.stderr
     rebuilt = smdb(base, "rebuild", series_uid, "--json")
     assert rebuilt.exit_code == 0, rebuilt.stderr
     report = rebuilt.json()
@@ -193,10 +190,9 @@ def test_a_damaged_pack_record_is_named_then_rebuilt_from_the_files(base: Basemo
 def test_rebuild_finds_the_folder_when_the_meta_record_is_lost_too(base: Basemount, filed: dict[str, Any]) -> None:
     series_uid = filed["patients"][1]["studies"][1]["series"][1]["uid"]
     db = Database(base)
-    db.series_file(series_uid, "meta").write_text("{")
-    db.series_file(series_uid, "pack").write_text("{")
+    db.series_file(series_uid).write_text("{")
     report = smdb(base, "rebuild", series_uid, "--json").json()
-    assert report["recorded"] == 2 and len(report["set_aside"]) == 2
+    assert report["recorded"] == 2 and len(report["set_aside"]) == 1
     assert db.series(series_uid).series_dir == Path(report["folder"])
     unknown = smdb(base, "rebuild", "9.9.9")
     assert unknown.exit_code == 2 and "no folder of series 9.9.9" in unknown.stderr

@@ -66,10 +66,18 @@ def test_asked_for_but_not_yet_tried_is_requested() -> None:
     assert state(requested=True) == "requested"
 
 
-def test_never_asked_for_and_nothing_held_is_absent_and_some_held_is_partial() -> None:
+def test_never_asked_for_and_nothing_held_is_absent_and_fewer_held_than_the_pacs_counts_is_partial() -> None:
     assert state() == "absent"
     assert state(expected=None) == "absent"
-    assert state(repacked=1) == "partial"
+    assert state(repacked=1) == "partial"  # a find result says 3: 2 are known to be missing
+
+
+def test_files_held_that_no_retrieve_asked_for_and_no_count_is_filed() -> None:
+    # px-repack of files from elsewhere, or a peer sending to px-listen: nothing known to be missing
+    assert state(expected=None, repacked=1) == "filed"
+    assert state(expected=0, repacked=2) == "filed"
+    assert state(expected=None, repacked=1, requested=True) == "requested"  # asked for: a retrieve will say
+    assert state(expected=None, repacked=1, pending=1) == "receiving"
 
 
 def test_every_series_state_is_one_of_the_documented_states() -> None:
@@ -93,6 +101,11 @@ def test_every_series_state_is_one_of_the_documented_states() -> None:
     (["requested", "requested"], "requested"),
     (["requested", "absent"], "requested"),
     (["complete", "absent"], "partial"),
+    (["filed", "filed"], "filed"),
+    (["complete", "filed"], "filed"),
+    (["complete", "delivered"], "complete"),
+    (["filed", "absent"], "partial"),
+    (["filed", "partial"], "partial"),
 ])
 def test_a_study_takes_the_state_a_user_needs_to_see_first(states: list[str], expected: str) -> None:
     assert study_state(states) == expected
@@ -116,6 +129,16 @@ def test_exit_code_is_ok_only_when_every_series_is_complete() -> None:
     assert exit_code([study(series("a", "complete", repacked=3))]) == ExitCode.OK
     assert exit_code([study(series("a", "complete", repacked=3), series("b", "partial", repacked=1))]) == 8
     assert exit_code([study(series("a", "absent"))]) == ExitCode.INCOMPLETE
+
+
+def test_a_filed_series_is_exit_0_as_nothing_is_known_to_be_missing() -> None:
+    assert exit_code([study(series("a", "filed", expected=None, repacked=1))]) == ExitCode.OK
+    assert exit_code([study(series("a", "filed", expected=None, repacked=1), series("b", "complete", repacked=3))]) == 0
+    report = to_json([study(series("a", "filed", expected=None, repacked=1), series("b", "complete", repacked=3))])
+    assert report["status"] == "complete" and report["studies"][0]["state"] == "filed"
+    assert (report["totals"]["filed"], report["totals"]["complete"]) == (1, 1)
+    lines = render_text([study(series("a", "filed", expected=None, repacked=12))]).splitlines()
+    assert lines[0].startswith("FILED") and lines[1].split()[:3] == ["filed", "12", "held"]
 
 
 def test_nothing_to_report_is_not_complete() -> None:

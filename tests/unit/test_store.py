@@ -255,3 +255,109 @@ def test_an_unchanged_record_is_not_written_again(tmp_path: Path) -> None:
     assert path.stat().st_ino == first  # no temp file replaced it
     atomic.update_json(path, lambda current: current.update(b=2) or current, default={})  # changed in place
     assert json.loads(path.read_text()) == {"a": 1, "b": 2} and path.stat().st_ino != first
+
+
+# --- the series record -------------------------------------------------------------------------------
+def _filed(db: Database, series_uid: str, sop_uid: str, folder: Path) -> None:
+    from pypx.store.records import FiledInstance
+    db.record_arrivals([FiledInstance(sop_uid, series_uid, "1.1", "P1", folder / f"{sop_uid}.dcm", 10,
+                                      {"PatientID": "P1", "SeriesDescription": "AX"})])
+
+
+def test_a_series_is_one_file_holding_every_section(tmp_path: Path) -> None:
+    db = Database(Basemount.from_db(tmp_path / "log"))
+    _filed(db, "1.1.1", "1.1.1.1", tmp_path / "data")
+    _filed(db, "1.1.1", "1.1.1.2", tmp_path / "data")
+    assert [p.name for p in db.series_dir.iterdir() if p.is_file()] == ["1.1.1.json"]
+    record = json.loads(db.series_file("1.1.1").read_text())
+    assert set(record) == {"meta", "pack"} and record["pack"]["count"] == 2
+    assert record["meta"]["SeriesDescription"] == "AX" and record["meta"]["SeriesBaseDir"] == str(tmp_path / "data")
+
+
+def test_a_pypx_40_series_is_read_then_folded_into_one_file_by_its_next_write(tmp_path: Path) -> None:
+    db = Database(Basemount.from_db(tmp_path / "log"))
+    db.series_dir.mkdir(parents=True)
+    legacy = {"meta": {"SeriesInstanceUID": "1.1.1", "SeriesBaseDir": str(tmp_path)},
+              "retrieve": {"expected": 2, "attempts": []},
+              "pack": {"instances": {"1.1.1.1": {"path": "a.dcm", "bytes": 10}}, "count": 1, "bytes": 10}}
+    for kind, value in legacy.items():
+        db.legacy_series_file("1.1.1", kind).write_text(json.dumps(value))
+    state = db.series("1.1.1")
+    assert (state.expected, state.received, state.series_dir) == (2, 1, tmp_path)
+    _filed(db, "1.1.1", "1.1.1.2", tmp_path)
+    assert [p.name for p in db.series_dir.iterdir() if p.is_file()] == ["1.1.1.json"]
+    state = db.series("1.1.1")
+    assert (state.expected, state.received) == (2, 2)  # nothing of the old records lost
+
+
+def test_a_section_of_the_wrong_type_reads_as_absent_but_a_record_that_is_no_object_is_an_error(
+        tmp_path: Path) -> None:
+    db = Database(Basemount.from_db(tmp_path / "log"))
+    db.series_dir.mkdir(parents=True)
+    db.series_file("1.1.1").write_text(json.dumps({"pack": "abc", "retrieve": [1, 2]}))
+    state = db.series("1.1.1")
+    assert (state.received, state.expected) == (0, None)
+    db.series_file("1.1.1").write_text("[1, 2]")
+    with pytest.raises(LocalIOError, match="not a series record"):
+        db.series("1.1.1")
+    with pytest.raises(LocalIOError, match="not a series record"):
+        _filed(db, "1.1.1", "1.1.1.1", tmp_path)
+    assert db.series_file("1.1.1").read_text() == "[1, 2]"  # left as it was for px-smdb rebuild
+
+
+def test_a_withdrawn_request_with_nothing_else_leaves_no_record(tmp_path: Path) -> None:
+    from pypx.store.records import SeriesRequest
+    db = Database(Basemount.from_db(tmp_path / "log"))
+    db.record_requests([SeriesRequest("1.1.1", "1.1", "P1", 3, {}, "sandbox")])
+    assert db.series_file("1.1.1").exists()
+    db.withdraw_request("1.1.1")
+    assert not db.series_file("1.1.1").exists() and db.series("1.1.1").retrieve is None
+
+
+def test_an_instance_filed_in_another_folder_is_recorded_with_its_own_folder(tmp_path: Path) -> None:
+    db = Database(Basemount.from_db(tmp_path / "log"))
+    first, second = tmp_path / "data" / "DOE" / "S" / "AX", tmp_path / "data" / "MUELLER" / "S" / "AX"
+    _filed(db, "1.1.1", "1.1.1.1", first)
+    _filed(db, "1.1.1", "1.1.1.2", first)
+    _filed(db, "1.1.1", "1.1.1.3", second)  # other patient tags: another folder
+    assert db.held_instances("1.1.1") == {"1.1.1.1": first / "1.1.1.1.dcm", "1.1.1.2": first / "1.1.1.2.dcm",
+                                          "1.1.1.3": second / "1.1.1.3.dcm"}
+    assert db.series("1.1.1").series_dir == first  # where it was first filed, and stays
+    _filed(db, "1.1.1", "1.1.1.1", second)  # filed again elsewhere: recorded where it was filed last
+    held = db.held_instances("1.1.1")
+    assert held["1.1.1.1"] == second / "1.1.1.1.dcm" and held["1.1.1.2"] == first / "1.1.1.2.dcm"
+    assert db.series("1.1.1").received == 3
+    db.forget_instances("1.1.1", ["1.1.1.3"])
+    assert set(db.held_instances("1.1.1")) == {"1.1.1.1", "1.1.1.2"}
+    pack = db.series("1.1.1").pack
+    assert pack is not None and pack.instances["1.1.1.2"].folder == ""  # the series' own folder is not repeated
+
+
+def _write_series_sections(db_dir: str, worker: int, files: int) -> None:
+    from pypx.store.records import FiledInstance, RetrieveAttempt, SeriesRequest
+    db = Database(Basemount.from_db(Path(db_dir)))
+    folder = Path(db_dir).parent / "data" / f"w{worker}"
+    if worker == 0:  # a retrieve's bookkeeping on the same series while the others file
+        for _ in range(files):
+            db.record_request(SeriesRequest("1.1.1", "1.1", "P1", 4 * files, {}, "sandbox"))
+            db.record_attempt("1.1.1", RetrieveAttempt("2026-01-01T00:00:00", "move", "partial"))
+        return
+    for i in range(files):
+        db.record_arrivals([FiledInstance(f"1.1.1.{worker}.{i}", "1.1.1", "1.1", "P1", folder / f"{i}.dcm", 1,
+                                          {"PatientID": "P1"})])
+
+
+def test_four_processes_writing_one_series_record_lose_no_section_and_no_instance(tmp_path: Path) -> None:
+    db_dir, files = tmp_path / "log", 40
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_write_series_sections, args=(str(db_dir), w, files)) for w in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [w.exitcode for w in workers] == [0] * 4
+    state = Database(Basemount.from_db(db_dir)).series("1.1.1")
+    assert state.received == 3 * files and state.expected == 4 * files
+    assert len(state.retrieve.attempts if state.retrieve else []) == 20  # the last 20 are kept
+    assert sorted(p.name for p in (db_dir / "seriesData").iterdir() if p.is_file()) == ["1.1.1.json"]
+    assert len(list((db_dir / "seriesData" / ".locks").iterdir())) <= 64

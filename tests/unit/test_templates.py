@@ -170,3 +170,17 @@ def test_a_patient_age_in_the_file_is_kept() -> None:
 def test_ages_cannot_be_derived_without_both_dates() -> None:
     assert derived_tags({"StudyDate": "20150717"}) == {}
     assert Templates(study="%AgeInDays").expand({"StudyDate": "2015"})[1] == "_AgeInDays"
+
+
+def test_folders_are_expanded_once_per_series_but_follow_every_tag_they_read() -> None:
+    templates = Templates()
+    tags = {"PatientID": "P1", "PatientName": "DOE^J", "PatientBirthDate": "19700101", "StudyDate": "20200101",
+            "StudyDescription": "HEAD", "SeriesNumber": "3", "SeriesDescription": "AX",
+            "SeriesInstanceUID": "1.2.3", "InstanceNumber": "1", "SOPInstanceUID": "1.2.3.1"}
+    first = templates.expand(tags)
+    second = templates.expand({**tags, "InstanceNumber": "2", "SOPInstanceUID": "1.2.3.2"})
+    assert first[:3] == second[:3] and first[3] != second[3]
+    renamed = templates.expand({**tags, "PatientName": "DOE^JOHN"})
+    assert renamed[0] != first[0] and renamed[1:] == first[1:]
+    aged = Templates(patient="%PatientID-%AgeInDays")
+    assert aged.expand(tags)[0] != aged.expand({**tags, "StudyDate": "20210101"})[0]
