@@ -2,7 +2,7 @@
 
 A sandbox seeded with 100 studies x 4 series. Raw: one findscu for the study level, then one findscu
 association carrying the 100 series queries (query files prepared beforehand, untimed). pypx: the
-`find()` library call (query files written and responses read with pydicom, all timed), and the
+`find()` library call (query files written and responses read, all timed), and the
 `px-find --json` command (adds the interpreter start-up). Median of --repeat interleaved rounds (default 7).
     .venv/bin/python bench/bench_find.py [--repeat 7]
 """
