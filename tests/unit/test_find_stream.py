@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
@@ -38,26 +39,29 @@ results = st.builds(FindResult, st.lists(study, max_size=4).map(tuple), text, st
                                                    max_size=3))
 
 
+def _streamed(stream_class: Any, result: FindResult, with_result: bool) -> str:
+    out = io.StringIO()
+    stream = stream_class(out.write)
+    for one in result.studies:
+        stream.study(one, result.command)
+    if with_result:
+        stream.finish(result)
+    else:
+        stream.finish()
+    return out.getvalue()
+
+
 @PROPERTY
 @given(result=results)
 def test_the_streamed_json_is_byte_for_byte_the_whole_document(result: FindResult) -> None:
-    out = io.StringIO()
-    stream = PypxJsonStream(out.write)
-    for one in result.studies:
-        stream.study(one, result.command)
-    stream.finish(result)
-    assert out.getvalue() == json.dumps(to_pypx_json(result), indent=2, ensure_ascii=False)
+    assert _streamed(PypxJsonStream, result, True) == json.dumps(to_pypx_json(result), indent=2, ensure_ascii=False)
 
 
 @PROPERTY
 @given(result=results)
 def test_the_streamed_dicom_json_is_byte_for_byte_the_whole_document(result: FindResult) -> None:
-    out = io.StringIO()
-    stream = DicomJsonStream(out.write)
-    for one in result.studies:
-        stream.study(one, result.command)
-    stream.finish()
-    assert out.getvalue() == json.dumps(to_dicom_json(result), indent=2, ensure_ascii=False)
+    assert _streamed(DicomJsonStream, result, False) == json.dumps(to_dicom_json(result), indent=2,
+                                                                   ensure_ascii=False)
 
 
 def _response(path: Path, syntax: str, **values: object) -> Path:
