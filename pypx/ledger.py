@@ -1,10 +1,11 @@
 """A retrieve's per-series bookkeeping, on its own thread so the database work overlaps the transfer.
 
-Study and patient records are written first; each series whose requests are all answered is checked
-at once and, when the receiver already holds what the PACS said it sent (or the files went elsewhere),
-its attempt is recorded while later requests are still on the wire. In between, each series is marked
-requested (in progress), in order; a series that finished before its turn gets its request and its
-attempt in one write. What is left is settled and recorded when the tool has finished (`finish`).
+Every request is recorded first, in one write (`Database.begin_retrieve`), then the study and patient
+records; each series whose requests are all answered is checked at once and, when the receiver already
+holds what the PACS said it sent (or the files went elsewhere), its request and attempt are written to its
+record in one write while later requests are still on the wire. What is left is settled and recorded when
+the tool has finished (`finish`), and the run's requests are then removed: every series' own record
+holds them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 from pypx.dcmtk.outcome import SubOperations
 from pypx.errors import LocalIOError, PxError
 from pypx.plan import Request, SeriesPlan, final_state
-from pypx.store.records import RetrieveAttempt, SeriesRequest
+from pypx.store.records import RetrieveAttempt, RetrieveRun, SeriesRequest
 
 if TYPE_CHECKING:
     from pypx.move import Result, Retriever, SeriesOutcome
@@ -49,10 +50,10 @@ class Ledger:
             p.uid, p.study.uid, p.study.study.get("PatientID"), p.expected, {**p.study.study.tags, **p.series.tags},
             retriever.pacs.name, retriever.options.method,
             {"StudyInstanceUID": p.study.uid, "SeriesInstanceUID": p.uid}) for p in self.plans.values()}
-        self._unmarked = list(self._requests)  # in plan order
+        self.run: RetrieveRun | None = None
+        self._unrecorded = False  # an attempt could not be written: the run's requests stay to say so
         self._deferred: set[str] = set()  # answered, not yet all filed
         self._recheck_queued = threading.Event()
-        self._marked: set[str] = set()
         self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="ledger", daemon=True)
@@ -78,10 +79,7 @@ class Ledger:
 
     def _run(self) -> None:
         while True:
-            try:  # answers first; marking series requested when there is nothing else to do
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                job = self._mark_next if self._unmarked else self._jobs.get()
+            job = self._jobs.get()
             if job is None:
                 return
             if self._failure is None:
@@ -93,13 +91,8 @@ class Ledger:
                         self.r.end_run(err)
 
     def _record_requests(self) -> None:
+        self.run = self.r.db.begin_retrieve(list(self._requests.values()))
         self.r.db.record_requests(list(self._requests.values()), each=False)
-
-    def _mark_next(self) -> None:
-        uid = self._unmarked.pop(0)
-        if uid not in self.outcomes:
-            self.r.db.mark_requested(self._requests[uid])
-            self._marked.add(uid)
 
     # -- answers, from the reader threads ------------------------------------------------------
     def answered(self, request: Request, result: Result) -> None:
@@ -162,17 +155,12 @@ class Ledger:
         self._nothing_filed_here(held)
         for uid in rest:
             self.outcomes[uid] = self._record(uid, held.get(uid, self.plans[uid].held))
-        out = []
-        for uid in self.covering:
-            if uid not in sent:
-                if uid in self._marked:
-                    try:
-                        self.r.db.withdraw_request(uid)
-                    except LocalIOError as err:  # left marked: px-status sees its owner gone
-                        self.r.end_run(err)
-                out.append(self.r.untried(self.plans[uid]))
-            else:
-                out.append(self.outcomes[uid])
+        out = [self.outcomes[uid] if uid in sent else self.r.untried(self.plans[uid]) for uid in self.covering]
+        if self.run is not None and not self._unrecorded:  # requests never sent go with it: never requested
+            try:
+                self.r.db.end_retrieve(self.run)
+            except LocalIOError as err:  # left behind: px-status sees its owner gone
+                self.r.end_run(err)
         return out
 
     def _nothing_filed_here(self, held: dict[str, int]) -> None:
@@ -213,13 +201,14 @@ class Ledger:
             status="success" if state == "complete" else state, completed=counts.completed, failed=counts.failed,
             warning=counts.warning, seconds=round(time.monotonic() - r.started, 3), message=message,
             fetched=fetched)
-        request = None if uid in self._marked else self._requests[uid]
+        request = self._requests[uid]
         try:
             if elsewhere:
-                r.db.record_delivery(uid, r.pacs.aet_listener, attempt, state, plan_.expected, request)
+                r.db.record_delivery(uid, r.pacs.aet_listener, attempt, state, plan_.expected, request, self.run)
             else:
-                r.db.record_outcome(uid, attempt, plan_.expected, request)
+                r.db.record_outcome(uid, attempt, plan_.expected, request, run=self.run)
         except LocalIOError as err:  # the database cannot be written (a full disk): reported, not recorded
+            self._unrecorded = True
             r.end_run(err)
         r.progress(plan_, held_after)
         return SeriesOutcome(uid, plan_.study.uid, plan_.series.get("SeriesDescription"), plan_.expected,

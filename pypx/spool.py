@@ -134,8 +134,8 @@ class SpoolFiler:
             waiting = self._claim.held()
             if waiting:
                 self.report += self.repacker.repack(waiting, move=True)
-                self.failure = None
                 self.on_filed()
+            self.failure = self.error = None  # what could not be filed is filed now: nothing left to report
         found = list(spool_files(self.spool))
         if not found:
             return

@@ -9,11 +9,18 @@
         quarantine  files of this series that could not be filed
         push        where the series was pushed (storage, DICOM nodes)
         register    its registration with CUBE
+    retrieving/<run>.json                     the requests of a retrieve in progress (see below)
 
 Every write is a locked read-modify-write through `store.atomic` (safe for concurrent receivers,
 also on other hosts sharing the BASEMOUNT); a lookup reads a fixed number of files, whatever the
 size of the database. A series recorded by pypx 4.0 (a file per kind, `<uid>-<kind>.json`) is read
 as it is and folded into the single file by the series' next write.
+
+A retrieve records all its requests in one write, `retrieving/<run>.json` (the run's id, time and owner, and
+each series' request), before it sends them, and removes it once every series' attempt is in the series'
+record (each attempt carries its request and the run's id). Until then the series reads as requested by
+that run, in progress while its owner lives: a retrieve killed outright leaves the file behind, and its
+series read as requested (with a dead owner) until a later request or attempt supersedes them.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import hashlib
 import os
 import re
 import socket
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from pypx.errors import LocalIOError
-from pypx.store.atomic import dumps_record, locked, read_json, update_json
+from pypx.store.atomic import dumps_record, locked, read_json, update_json, write_bytes_atomic
 from pypx.store.layout import Basemount
 from pypx.store.series_records import (
     SERIES_KINDS,
@@ -42,7 +50,8 @@ from pypx.store.series_records import (
     StoragePush,
 )
 
-__all__ = ["Database", "FiledInstance", "QuarantinedFile", "RetrieveAttempt", "SeriesRequest", "SeriesState"]
+__all__ = ["Database", "FiledInstance", "QuarantinedFile", "RetrieveAttempt", "RetrieveRun", "SeriesRequest",
+           "SeriesState"]
 
 PATIENT_KEYS = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "PatientAge")
 STUDY_KEYS = ("StudyInstanceUID", "PatientID", "StudyDescription", "StudyDate", "StudyTime", "AccessionNumber",
@@ -80,6 +89,48 @@ class SeriesRequest:
 
 
 @dataclass(frozen=True)
+class RetrieveRun:
+    """One retrieve's requests, recorded together (`Database.begin_retrieve`)."""
+
+    id: str  # "<time in ns>-<host>-<pid>": unique, and ordered by when the run began
+    requested_at: str
+    path: Path
+
+    @property
+    def began_ns(self) -> int:
+        return _run_ns(self.id) or 0
+
+
+def _run_ns(run_id: Any) -> int | None:
+    head = run_id.partition("-")[0] if isinstance(run_id, str) else ""
+    return int(head) if head.isdigit() else None
+
+
+def _recorded_ns(retrieve: Any) -> int | None:
+    """When the series' retrieve record was requested: its run's start, else its requested_at."""
+    if not isinstance(retrieve, dict):
+        return None
+    ns = _run_ns(retrieve.get("run"))
+    if ns is not None:
+        return ns
+    try:
+        return int(datetime.fromisoformat(str(retrieve.get("requested_at"))).timestamp() * 1e9)
+    except (TypeError, ValueError):
+        return None
+
+
+def _owner() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def _request_fields(request: SeriesRequest) -> dict[str, Any]:
+    tags = {**request.tags, "SeriesInstanceUID": request.series_uid, "StudyInstanceUID": request.study_uid,
+            "PatientID": request.patient_id}
+    return {"pacs": request.pacs, "method": request.method, "expected": request.expected, "query": request.query,
+            "tags": tags}
+
+
+@dataclass(frozen=True)
 class FiledInstance:
     """One received file, filed into the data tree."""
 
@@ -106,6 +157,8 @@ class Database:
         self.patients_dir = base.db / "patientData"
         self.studies_dir = base.db / "studyData"
         self.series_dir = base.db / "seriesData"
+        self.runs_dir = base.db / "retrieving"
+        self._runs_seen: tuple[int, list[dict[str, Any]]] | None = None  # (folder mtime, runs oldest first)
 
     # -- paths ---------------------------------------------------------------------------------
     def series_file(self, series_uid: str) -> Path:
@@ -244,12 +297,12 @@ class Database:
                 self.mark_requested(request)
 
     @staticmethod
-    def _requested(current: dict[str, Any], request: SeriesRequest) -> dict[str, Any]:
-        tags = {**request.tags, "SeriesInstanceUID": request.series_uid, "StudyInstanceUID": request.study_uid,
-                "PatientID": request.patient_id}
-        current.update({"requested_at": now(), "pacs": request.pacs, "method": request.method,
-                        "expected": request.expected, "query": request.query, "tags": tags,
-                        "in_progress": True, "owner": {"host": socket.gethostname(), "pid": os.getpid()}})
+    def _requested(current: dict[str, Any], request: SeriesRequest, run: RetrieveRun | None = None) -> dict[str, Any]:
+        current.update(_request_fields(request))
+        current.update({"requested_at": run.requested_at if run is not None else now(), "in_progress": True,
+                        "owner": _owner()})
+        if run is not None:
+            current["run"] = run.id
         current.setdefault("attempts", [])
         return current
 
@@ -257,14 +310,75 @@ class Database:
         """The series is being retrieved (by this process: its owner)."""
         self._update_series(request.series_uid, retrieve=lambda current: self._requested(dict(current or {}), request))
 
+    def begin_retrieve(self, requests: Sequence[SeriesRequest]) -> RetrieveRun:
+        """Record the requests of a retrieve about to be sent, all in one write (`retrieving/<run>.json`):
+        each series reads as requested by this run until its attempt is recorded with the run's id."""
+        run_id = f"{time.time_ns()}-{safe_name(socket.gethostname())}-{os.getpid()}"
+        run = RetrieveRun(run_id, now(), self.runs_dir / f"{run_id}.json")
+        write_bytes_atomic(run.path, dumps_record({
+            "id": run.id, "requested_at": run.requested_at, "owner": _owner(),
+            "series": {r.series_uid: _request_fields(r) for r in requests}}))
+        return run
+
+    def end_retrieve(self, run: RetrieveRun) -> None:
+        """The run's attempts are all recorded (or its requests withdrawn): its requests go."""
+        try:
+            run.path.unlink(missing_ok=True)
+        except OSError as err:
+            raise LocalIOError(f"cannot remove {run.path} ({err.strerror})", "check permissions") from err
+
+    def _runs(self) -> list[dict[str, Any]]:
+        """The recorded runs, oldest first; read again whenever the folder changed (or changed lately: a
+        folder's time stamp is coarser than the writes it counts)."""
+        try:
+            changed = os.stat(self.runs_dir).st_mtime_ns
+        except FileNotFoundError:
+            return []
+        except OSError as err:
+            raise LocalIOError(f"cannot read {self.runs_dir} ({err.strerror})") from err
+        if self._runs_seen is not None and self._runs_seen[0] == changed and time.time_ns() - changed > 2e9:
+            return self._runs_seen[1]
+        runs = []
+        for name in sorted(os.listdir(self.runs_dir)):
+            if name.endswith(".json") and not name.startswith("."):
+                try:
+                    run = read_json(self.runs_dir / name)
+                except LocalIOError:
+                    continue  # not a run pypx wrote whole: it says nothing of any series
+                if isinstance(run, dict) and isinstance(run.get("series"), dict) and _run_ns(run.get("id")):
+                    runs.append(run)
+        runs.sort(key=lambda run: _run_ns(run["id"]) or 0)
+        self._runs_seen = (changed, runs)
+        return runs
+
+    def _with_run(self, series_uid: str, raw: dict[str, Any]) -> dict[str, Any]:
+        """The record as read, or with the request of the latest run that has not recorded the series yet."""
+        retrieve = raw.get("retrieve")
+        for run in reversed(self._runs()):
+            fields = run["series"].get(series_uid)
+            if not isinstance(fields, dict):
+                continue
+            recorded = _recorded_ns(retrieve)
+            if isinstance(retrieve, dict) and (retrieve.get("run") == run["id"] or
+                                               (recorded is not None and recorded >= (_run_ns(run["id"]) or 0))):
+                return raw  # this run (or a later request) recorded the series already
+            current = dict(retrieve) if isinstance(retrieve, dict) else {}
+            current.update(fields)
+            current.update({"requested_at": run.get("requested_at", ""), "in_progress": True,
+                            "owner": run.get("owner"), "run": run["id"]})
+            current.setdefault("attempts", [])
+            return {**raw, "retrieve": current}
+        return raw
+
     def record_outcome(self, series_uid: str, attempt: RetrieveAttempt, expected: int | None = None,
-                       request: SeriesRequest | None = None, delivered: dict[str, Any] | None = None) -> None:
-        """An attempt in one write: with `request`, the request too (not recorded before); with
-        `delivered`, what the PACS delivered to a receiver elsewhere."""
+                       request: SeriesRequest | None = None, delivered: dict[str, Any] | None = None,
+                       run: RetrieveRun | None = None) -> None:
+        """An attempt in one write: with `request`, the request too (recorded only in `run`'s requests, or
+        not before); with `delivered`, what the PACS delivered to a receiver elsewhere."""
         def change(current: Any) -> Any:
             current = dict(current or {})
             if request is not None:
-                current = self._requested(current, request)
+                current = self._requested(current, request, run)
             current["attempts"] = [*current.get("attempts", []), attempt.__dict__][-20:]
             current["in_progress"] = False
             if expected is not None and current.get("expected") is None:
@@ -287,12 +401,13 @@ class Database:
         self._update_series(series_uid, retrieve=change)
 
     def record_delivery(self, series_uid: str, destination: str, attempt: RetrieveAttempt, state: str,
-                        expected: int | None = None, request: SeriesRequest | None = None) -> None:
+                        expected: int | None = None, request: SeriesRequest | None = None,
+                        run: RetrieveRun | None = None) -> None:
         """An attempt whose files went to another receiver (`destination`, an AE title): the attempt, and
         what the PACS said it delivered there, under `delivered` in the retrieve record."""
         self.record_outcome(series_uid, attempt, expected, request, {
             "ae": destination, "state": state, "completed": attempt.completed, "failed": attempt.failed,
-            "warning": attempt.warning, "at": attempt.at})
+            "warning": attempt.warning, "at": attempt.at}, run)
 
     def delivery(self, series_uid: str) -> dict[str, Any] | None:
         """The last delivery of the series to another receiver, or None."""
@@ -399,16 +514,19 @@ class Database:
 
     # -- reads ---------------------------------------------------------------------------------
     def series(self, series_uid: str) -> SeriesState:
+        """Everything recorded of the series, including the request of a retrieve in progress."""
+        return SeriesState.from_json(series_uid, self._with_run(series_uid, self._raw_for_reading(series_uid)))
+
+    def _raw_for_reading(self, series_uid: str) -> dict[str, Any]:
         try:
-            raw = self._series_raw(series_uid)
+            return self._series_raw(series_uid)
         except LocalIOError as err:
             raise LocalIOError(err.message, f"rebuild the series' records from its files: px-smdb rebuild "
                                f"{series_uid}") from err
-        return SeriesState.from_json(series_uid, raw)
 
     def held_instances(self, series_uid: str) -> dict[str, Path]:
         """SOPInstanceUID -> path of every instance recorded as filed for the series (in its own folder)."""
-        return self.series(series_uid).instance_paths()
+        return SeriesState.from_json(series_uid, self._raw_for_reading(series_uid)).instance_paths()
 
     def study(self, study_uid: str) -> dict[str, Any] | None:
         result: dict[str, Any] | None = read_json(self.study_file(study_uid))

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from pypx.dicom.header import read_tags
+from pypx.dicom.header import HeaderError, read_tags
 from pypx.errors import ExitCode
 from pypx.sandbox.synthetic import Shape, generate
 from pypx.store.layout import Basemount
@@ -136,20 +136,32 @@ def assert_tree_matches_database(base: Basemount, pairs: list[tuple[dict, dict]]
     return len(listed)
 
 
+def cut_short(path: Path) -> bool:
+    """A file the receiving tool wrote only in part: DCMTK does not always notice when the full disk refuses
+    the last block of a file (it is written when the file is closed), and answers the PACS that it stored it."""
+    try:
+        read_tags(path, frozenset({"SOPInstanceUID"}))
+    except HeaderError as err:
+        return str(err).startswith("truncated")
+    return False
+
+
 def assert_kept_for_later(base: Basemount, pairs: list[tuple[dict, dict]], held: int) -> int:
-    """What arrived but could not be filed is still in the spool, whole, and none of it is also filed: the
-    re-run files it. How many files wait there."""
+    """What arrived but could not be filed is still in the spool, whole (or cut short by the full disk, never
+    filed), and none of it is also filed: the re-run files it. How many files wait there."""
     db = Database(base)
     filed = {sop for _, se in pairs for sop in db.held_instances(se["uid"])}
     waiting = [p for p in files_under(base.incoming) if p.name != ".lock"]
-    sops = {read_tags(path, frozenset({"SOPInstanceUID"}))["SOPInstanceUID"] for path in waiting}
-    assert len(sops) == len(waiting) and not sops & filed
+    whole = [path for path in waiting if not cut_short(path)]
+    sops = {read_tags(path, frozenset({"SOPInstanceUID"}))["SOPInstanceUID"] for path in whole}
+    assert len(sops) == len(whole) and not sops & filed and len(waiting) - len(whole) <= 1
     assert 0 < held + len(waiting) < IMAGES  # some arrived; not everything fitted
     return len(waiting)
 
 
 def assert_complete_exactly(base: Basemount, patient: dict[str, Any], pairs: list[tuple[dict, dict]]) -> None:
-    """Every instance once, where the templates say, recorded; nothing left in the spool or quarantined."""
+    """Every instance once, where the templates say, recorded; nothing left in the spool, nothing quarantined
+    but a file cut short by the full disk (its instance fetched again)."""
     db = Database(base)
     wanted: set[Path] = set()
     for study, series in pairs:
@@ -158,7 +170,10 @@ def assert_complete_exactly(base: Basemount, patient: dict[str, Any], pairs: lis
         wanted |= set(files.values())
     assert set(data_tree(base)) == wanted and len(wanted) == IMAGES
     assert files_under(base.incoming) == []
-    assert files_under(base.quarantine) == []
+    quarantined = [path for path in files_under(base.quarantine) if not path.name.endswith(".reason")]
+    assert len(quarantined) <= 1 and all(cut_short(path) for path in quarantined)
+    for path in quarantined:
+        assert "truncated" in path.with_name(path.name + ".reason").read_text()
 
 
 def assert_status_complete(run_cli, base: Basemount, patient: dict[str, Any]) -> None:
@@ -224,7 +239,7 @@ def test_a_standing_px_listen_on_a_full_disk_stops_the_retrieve_with_one_line_an
             process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr.decode()
-    assert json.loads(stdout)["quarantined"] == 0
+    assert json.loads(stdout)["quarantined"] <= 1  # a file cut short by the full disk, if any
     assert_complete_exactly(base, pacs.patient, pacs.pairs)
 
 

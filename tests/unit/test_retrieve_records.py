@@ -57,3 +57,58 @@ def test_a_delivery_elsewhere_is_recorded_and_read_back(tmp_path: Path) -> None:
                                     "warning": 0, "at": "2026-01-01T00:00:00"}
     (series,) = [s for st in status_of_uids(db, ["1.1"]) for s in st.series]
     assert (series.state, series.delivered_to, series.repacked) == ("delivered", "CHRISRECV", 0)
+
+
+def states_of(db: Database, study: str = "1.1") -> dict[str, str]:
+    return {s.series_uid: s.state for st in status_of_uids(db, [study]) for s in st.series}
+
+
+def test_a_run_records_every_request_in_one_file_read_as_receiving_until_it_ends(tmp_path: Path) -> None:
+    db = db_at(tmp_path)
+    run = db.begin_retrieve([request("1.1.1"), request("1.1.2")])
+    db.record_requests([request("1.1.1"), request("1.1.2")], each=False)
+    assert list(db.runs_dir.iterdir()) == [run.path] and not db.series_file("1.1.1").exists()
+    assert states_of(db) == {"1.1.1": "receiving", "1.1.2": "receiving"}
+    retrieve = db.series("1.1.1").retrieve
+    assert retrieve is not None and (retrieve.expected, retrieve.pacs, retrieve.in_progress) == (3, "sandbox", True)
+    attempt = RetrieveAttempt(at="2026-01-01T00:00:00", method="move", status="success", completed=3)
+    db.record_outcome("1.1.1", attempt, 3, request("1.1.1"), run=run)
+    record = json.loads(db.series_file("1.1.1").read_text())["retrieve"]
+    assert (record["run"], record["requested_at"], record["in_progress"]) == (run.id, run.requested_at, False)
+    retrieve = db.series("1.1.1").retrieve
+    assert retrieve is not None and not retrieve.in_progress and retrieve.last_status == "success"
+    assert db.series("1.1.2").retrieve is not None and db.series("1.1.2").retrieve.in_progress
+    db.end_retrieve(run)
+    assert not run.path.exists() and db.series("1.1.2").retrieve is None  # never sent: never requested
+    assert db.series("1.1.1").retrieve is not None and db.series("1.1.1").retrieve.last_status == "success"
+
+
+def test_a_killed_run_leaves_its_series_requested_until_a_later_request_supersedes_them(tmp_path: Path) -> None:
+    db = db_at(tmp_path)
+    run = db.begin_retrieve([request("1.1.1"), request("1.1.2")])
+    db.record_requests([request("1.1.1"), request("1.1.2")], each=False)
+    gone = subprocess.Popen(["true"])  # noqa: S603, S607 - a PID that is certainly dead afterwards
+    gone.wait()
+    record = json.loads(run.path.read_text())
+    record["owner"]["pid"] = gone.pid
+    run.path.write_text(json.dumps(record))
+    db = db_at(tmp_path)  # another process reading
+    assert states_of(db) == {"1.1.1": "requested", "1.1.2": "requested"}
+    attempt = RetrieveAttempt(at="2026-01-01T00:00:00", method="move", status="success", completed=3)
+    later = db.begin_retrieve([request("1.1.1")])
+    db.record_outcome("1.1.1", attempt, 3, request("1.1.1"), run=later)
+    db.end_retrieve(later)
+    assert db.series("1.1.1").retrieve.last_status == "success" and not db.series("1.1.1").retrieve.in_progress
+    assert db.series("1.1.2").retrieve.in_progress  # still the killed run's request
+    newest = db.begin_retrieve([request("1.1.1")])  # a newer run in progress shows the series requested again
+    assert db.series("1.1.1").retrieve.in_progress and db.series("1.1.1").raw["retrieve"]["run"] == newest.id
+    assert [a.status for a in db.series("1.1.1").retrieve.attempts] == ["success"]  # earlier attempts kept
+
+
+def test_a_run_file_that_is_not_a_run_says_nothing(tmp_path: Path) -> None:
+    db = db_at(tmp_path)
+    db.runs_dir.mkdir(parents=True)
+    (db.runs_dir / "garbage.json").write_text("{not json")
+    (db.runs_dir / "list.json").write_text("[1, 2]")
+    db.record_requests([request("1.1.1")])
+    assert states_of(db) == {"1.1.1": "receiving"}
