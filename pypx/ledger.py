@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pypx.dcmtk.outcome import SubOperations
 from pypx.errors import LocalIOError, PxError
@@ -52,6 +52,7 @@ class Ledger:
             {"StudyInstanceUID": p.study.uid, "SeriesInstanceUID": p.uid}) for p in self.plans.values()}
         self.run: RetrieveRun | None = None
         self._unrecorded = False  # an attempt could not be written: the run's requests stay to say so
+        self._writing: dict[str, SeriesOutcome | None] = {}  # attempts being written (by the filer: their outcome)
         self._deferred: set[str] = set()  # answered, not yet all filed
         self._recheck_queued = threading.Event()
         self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
@@ -65,6 +66,7 @@ class Ledger:
         self._thread.start()
         if self.r.receiver is not None:
             self.r.receiver.watch(self.filed)
+            self.r.receiver.settle_with(self)
         return self
 
     def filed(self) -> None:
@@ -126,10 +128,49 @@ class Ledger:
         for uid in ready:
             if not receiver.holds_files or held[uid] >= targets[uid] > 0:
                 self._deferred.discard(uid)
-                if uid not in self.outcomes:
-                    self.outcomes[uid] = self._record(uid, held[uid])
+                if self._claim(uid):
+                    self._recorded(uid, self._record(uid, held[uid]))
             else:
                 self._deferred.add(uid)
+
+    def _claim(self, uid: str) -> bool:
+        """Take the writing of the series' attempt (False: written, or being written by the filer)."""
+        with self._lock:
+            if uid in self.outcomes or uid in self._writing:
+                return False
+            self._writing[uid] = None
+            return True
+
+    def _recorded(self, uid: str, outcome: SeriesOutcome | None) -> None:
+        with self._lock:
+            self._writing.pop(uid, None)
+            if outcome is not None:
+                self.outcomes[uid] = outcome
+                self._deferred.discard(uid)
+
+    # -- attempts written with the files, from the filer's thread ---------------------------------
+    def settle(self, series_uid: str, held: int) -> Callable[[Any], Any] | None:
+        """The attempt of a series whose requests are all answered, without error, once it holds what the
+        PACS said it sent: written by the filer with the batch that completes it."""
+        with self._lock:
+            if series_uid not in self._left or self._left[series_uid] > 0 or self.r.stopped_by is not None:
+                return None
+            if series_uid in self.outcomes or series_uid in self._writing:
+                return None
+            if any(res.error for _, res in self._pairs(series_uid)) or not held >= self._target(series_uid) > 0:
+                return None
+            self._writing[series_uid] = None
+        outcome, change = self._attempt(series_uid, held)
+        with self._lock:
+            self._writing[series_uid] = outcome
+        return change
+
+    def settled(self, series_uid: str, held: int, written: bool) -> None:
+        with self._lock:
+            outcome = self._writing.get(series_uid)
+        self._recorded(series_uid, outcome if written else None)
+        if written:
+            self.r.progress(self.plans[series_uid], held)
 
     # -- the end -------------------------------------------------------------------------------
     def finish(self, results: Sequence[Result], quick: bool = False) -> list[SeriesOutcome]:
@@ -143,7 +184,7 @@ class Ledger:
         receiver = self.r.receiver
         assert receiver is not None
         sent = {uid for uid in self.covering if any(r.answer or r.error for _, r in self._pairs(uid))}
-        rest = [uid for uid in self.covering if uid in sent and uid not in self.outcomes]
+        rest = [uid for uid in self.covering if uid in sent and uid not in self.outcomes and self._claim(uid)]
         failed = {uid for uid in rest if any(r.error for _, r in self._pairs(uid))}
         try:
             held = receiver.settle({uid: self._target(uid) for uid in rest if uid not in failed},
@@ -154,7 +195,7 @@ class Ledger:
             held = receiver.count({uid: 0 for uid in rest})
         self._nothing_filed_here(held)
         for uid in rest:
-            self.outcomes[uid] = self._record(uid, held.get(uid, self.plans[uid].held))
+            self._recorded(uid, self._record(uid, held.get(uid, self.plans[uid].held)))
         out = [self.outcomes[uid] if uid in sent else self.r.untried(self.plans[uid]) for uid in self.covering]
         if self.run is not None and not self._unrecorded:  # requests never sent go with it: never requested
             try:
@@ -176,6 +217,18 @@ class Ledger:
                 "px-move, or use --receiver elsewhere if that AE files somewhere else"))
 
     def _record(self, uid: str, held_after: int) -> SeriesOutcome:
+        r = self.r
+        outcome, change = self._attempt(uid, held_after)
+        try:
+            r.db.update_retrieve(uid, change)
+        except LocalIOError as err:  # the database cannot be written (a full disk): reported, not recorded
+            self._unrecorded = True
+            r.end_run(err)
+        r.progress(self.plans[uid], outcome.held_after)
+        return outcome
+
+    def _attempt(self, uid: str, held_after: int) -> tuple[SeriesOutcome, Callable[[Any], Any]]:
+        """The series' outcome, and the change that records its attempt (with its request)."""
         from pypx.move import SeriesOutcome
 
         r, plan_, pairs = self.r, self.plans[uid], self._pairs(uid)
@@ -202,18 +255,14 @@ class Ledger:
             warning=counts.warning, seconds=round(time.monotonic() - r.started, 3), message=message,
             fetched=fetched)
         request = self._requests[uid]
-        try:
-            if elsewhere:
-                r.db.record_delivery(uid, r.pacs.aet_listener, attempt, state, plan_.expected, request, self.run)
-            else:
-                r.db.record_outcome(uid, attempt, plan_.expected, request, run=self.run)
-        except LocalIOError as err:  # the database cannot be written (a full disk): reported, not recorded
-            self._unrecorded = True
-            r.end_run(err)
-        r.progress(plan_, held_after)
+        if elsewhere:
+            change = r.db.outcome_change(attempt, plan_.expected, request, r.db.delivered(r.pacs.aet_listener, attempt,
+                                                                                          state), self.run)
+        else:
+            change = r.db.outcome_change(attempt, plan_.expected, request, run=self.run)
         return SeriesOutcome(uid, plan_.study.uid, plan_.series.get("SeriesDescription"), plan_.expected,
                              plan_.held, held_after, fetched, state, counts.completed, counts.failed,
-                             counts.warning, message, r.pacs.aet_listener if elsewhere else "")
+                             counts.warning, message, r.pacs.aet_listener if elsewhere else ""), change
 
 
 __all__ = ["Ledger", "SeriesPlan", "total"]

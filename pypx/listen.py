@@ -41,6 +41,7 @@ from pypx.repack import RepackReport, repack_spool
 from pypx.settings import Tls
 from pypx.spool import SpoolFiler
 from pypx.store.layout import Basemount
+from pypx.store.records import Settler
 from pypx.store.space import disk_full, nearly_full
 
 log = logging.getLogger(__name__)
@@ -126,8 +127,15 @@ class Listener:
         self._filer: SpoolFiler | None = None
         self._log_ended = threading.Event()
         self.on_filed: Callable[[], None] = lambda: None  # called after each batch is filed and recorded
+        self._settler: Settler | None = None
 
     # -- life cycle ----------------------------------------------------------------------------
+    def settle_with(self, settler: Settler) -> None:
+        """A retrieve's attempts are written with the batch of files that completes each series."""
+        self._settler = settler
+        if self._filer is not None:
+            self._filer.repacker.settler = settler
+
     def start(self) -> Listener:
         """Check the port, file leftovers of an earlier run, start storescp and the filing thread.
 
@@ -158,6 +166,7 @@ class Listener:
                                  self.batch_size,
                                  error_level=logging.ERROR if self.error_level >= logging.WARNING else self.error_level)
         self._filer.on_filed = lambda: self.on_filed()
+        self._filer.repacker.settler = self._settler
         self._filer.start()
         os.set_blocking(reader, True)
         stream = os.fdopen(reader, "rb")

@@ -129,7 +129,9 @@ class Retriever:
 
     def filer(self, folder: Path, writers: Callable[[], list[int]]) -> SpoolFiler:
         """The filer of a C-GET's folder (its errors are this retrieve's to report: logged low)."""
-        filer = SpoolFiler(folder, self.base, writers, error_level=logging.INFO).start()
+        filer = SpoolFiler(folder, self.base, writers, error_level=logging.INFO)
+        filer.repacker.settler = self.ledger  # each series' attempt written with the files that complete it
+        filer.start()
         with self._lock:
             self._filers.append(filer)
         return filer

@@ -23,7 +23,7 @@ from pypx.errors import LocalIOError, PxError, UsageError
 from pypx.plan import RetrieveOptions, receiver_mode
 from pypx.settings import PacsSettings, Tls
 from pypx.store.layout import Basemount
-from pypx.store.records import Database
+from pypx.store.records import Database, Settler
 from pypx.store.space import disk_full, nearly_full
 from pypx.store.watch import Changes
 
@@ -76,6 +76,11 @@ class Receiver:
         """Call `changed` whenever files may have been filed (until `stop`)."""
         return None
 
+    def settle_with(self, settler: Settler) -> None:
+        """Let the filer write the attempt of a series with the files that complete it (a filer in this
+        process only; others leave every attempt to the retrieve)."""
+        return None
+
     def count(self, targets: Mapping[str, int]) -> dict[str, int]:
         """Each series' count now, without waiting."""
         return {uid: self.held(uid) for uid in targets}
@@ -121,6 +126,9 @@ class OnDemand(Receiver):
 
     def watch(self, changed: Callable[[], None]) -> None:
         self.listener.on_filed = changed
+
+    def settle_with(self, settler: Settler) -> None:
+        self.listener.settle_with(settler)
 
     def settle(self, targets: Mapping[str, int], wait: float | None = None) -> dict[str, int]:
         # the PACS answers a request after every file of it was written and closed: file what is complete

@@ -29,7 +29,15 @@ from pypx.dicom.header import HeaderError, read_tags
 from pypx.dicom.templates import DEFAULT, DERIVED, Templates
 from pypx.errors import DiskFull, LocalIOError
 from pypx.store.layout import Basemount
-from pypx.store.records import PATIENT_KEYS, SERIES_KEYS, STUDY_KEYS, Database, FiledInstance, QuarantinedFile
+from pypx.store.records import (
+    PATIENT_KEYS,
+    SERIES_KEYS,
+    STUDY_KEYS,
+    Database,
+    FiledInstance,
+    QuarantinedFile,
+    Settler,
+)
 from pypx.store.space import disk_full, free_bytes, is_full_error
 
 log = logging.getLogger(__name__)
@@ -128,6 +136,7 @@ class Repacker:
         self.keywords = frozenset(RECORD_KEYS | templates.keywords | {"SOPInstanceUID", "StudyDate",
                                                                       "PatientBirthDate"}) - DERIVED
         self._made: set[Path] = set()
+        self.settler: Settler | None = None  # a retrieve's, while one runs: attempts written with the files
 
     def _place(self, source: Path, target: Path, move: bool) -> None:
         place = _link_into if move else _copy_into
@@ -225,7 +234,7 @@ class Repacker:
         keep = len(filed)
         while True:
             try:
-                self.db.record_arrivals(filed[:keep])
+                self.db.record_arrivals(filed[:keep], self.settler)
                 return keep
             except DiskFull:
                 fewer = keep * 3 // 4

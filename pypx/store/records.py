@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pypx.errors import LocalIOError
 from pypx.store.atomic import dumps_record, locked, read_json, update_json, write_bytes_atomic
@@ -51,7 +51,7 @@ from pypx.store.series_records import (
 )
 
 __all__ = ["Database", "FiledInstance", "QuarantinedFile", "RetrieveAttempt", "RetrieveRun", "SeriesRequest",
-           "SeriesState"]
+           "SeriesState", "Settler"]
 
 PATIENT_KEYS = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "PatientAge")
 STUDY_KEYS = ("StudyInstanceUID", "PatientID", "StudyDescription", "StudyDate", "StudyTime", "AccessionNumber",
@@ -86,6 +86,17 @@ class SeriesRequest:
     pacs: str = ""
     method: str = "move"
     query: dict[str, str] = field(default_factory=dict)
+
+
+class Settler(Protocol):
+    """Who records a retrieve's attempts, asked by the filer as it records a batch: a series whose files are
+    all here gets its attempt in the batch's write instead of a write of its own."""
+
+    def settle(self, series_uid: str, held: int) -> Callable[[Any], Any] | None:
+        """The change to the series' retrieve section now that it holds `held` instances, or None."""
+
+    def settled(self, series_uid: str, held: int, written: bool) -> None:
+        """The write that carried `settle`'s change is done (`written`) or failed."""
 
 
 @dataclass(frozen=True)
@@ -375,6 +386,12 @@ class Database:
                        run: RetrieveRun | None = None) -> None:
         """An attempt in one write: with `request`, the request too (recorded only in `run`'s requests, or
         not before); with `delivered`, what the PACS delivered to a receiver elsewhere."""
+        self._update_series(series_uid, retrieve=self.outcome_change(attempt, expected, request, delivered, run))
+
+    def outcome_change(self, attempt: RetrieveAttempt, expected: int | None = None,
+                       request: SeriesRequest | None = None, delivered: dict[str, Any] | None = None,
+                       run: RetrieveRun | None = None) -> Callable[[Any], Any]:
+        """The change `record_outcome` makes to the series' retrieve section (for a write of several sections)."""
         def change(current: Any) -> Any:
             current = dict(current or {})
             if request is not None:
@@ -387,7 +404,7 @@ class Database:
                 current["delivered"] = delivered
             return current
 
-        self._update_series(series_uid, retrieve=change)
+        return change
 
     def record_attempt(self, series_uid: str, attempt: RetrieveAttempt, expected: int | None = None) -> None:
         def change(current: Any) -> Any:
@@ -405,9 +422,17 @@ class Database:
                         run: RetrieveRun | None = None) -> None:
         """An attempt whose files went to another receiver (`destination`, an AE title): the attempt, and
         what the PACS said it delivered there, under `delivered` in the retrieve record."""
-        self.record_outcome(series_uid, attempt, expected, request, {
-            "ae": destination, "state": state, "completed": attempt.completed, "failed": attempt.failed,
-            "warning": attempt.warning, "at": attempt.at}, run)
+        self.record_outcome(series_uid, attempt, expected, request, self.delivered(destination, attempt, state), run)
+
+    @staticmethod
+    def delivered(destination: str, attempt: RetrieveAttempt, state: str) -> dict[str, Any]:
+        """What `record_delivery` records of a delivery elsewhere."""
+        return {"ae": destination, "state": state, "completed": attempt.completed, "failed": attempt.failed,
+                "warning": attempt.warning, "at": attempt.at}
+
+    def update_retrieve(self, series_uid: str, change: Callable[[Any], Any]) -> None:
+        """Apply a change (e.g. `outcome_change`'s) to the series' retrieve section, in one locked write."""
+        self._update_series(series_uid, retrieve=change)
 
     def delivery(self, series_uid: str) -> dict[str, Any] | None:
         """The last delivery of the series to another receiver, or None."""
@@ -425,8 +450,9 @@ class Database:
 
         self._update_series(series_uid, retrieve=change)
 
-    def record_arrivals(self, items: Iterable[FiledInstance]) -> None:
-        """Add filed instances: one locked update per series touched, whatever the batch size."""
+    def record_arrivals(self, items: Iterable[FiledInstance], settler: Settler | None = None) -> None:
+        """Add filed instances: one locked update per series touched, whatever the batch size. With `settler`,
+        a series' attempt is written in the same update when the settler has it ready."""
         by_series: dict[str, list[FiledInstance]] = defaultdict(list)
         for item in items:
             by_series[item.series_uid].append(item)
@@ -448,7 +474,10 @@ class Database:
                 base_dir.append(new["SeriesBaseDir"])
                 return new
 
-            def change(current: Any, batch: Sequence[FiledInstance] = batch, base_dir: list[str] = base_dir) -> Any:
+            held: list[int] = []
+
+            def change(current: Any, batch: Sequence[FiledInstance] = batch, base_dir: list[str] = base_dir,
+                       held: list[int] = held) -> Any:
                 current = dict(current or {})
                 instances = dict(current.get("instances", {}))
                 for item in batch:  # an instance filed again is where it was filed last
@@ -460,9 +489,29 @@ class Database:
                 current["count"] = len(instances)
                 current["bytes"] = sum(int(v.get("bytes", 0)) for v in instances.values())
                 current["seriesPack"] = True
+                held.append(len(instances))
                 return current
 
-            self._update_series(series_uid, meta=meta, pack=change)  # meta first: `change` reads its folder
+            settled: list[int] = []
+            sections: dict[str, Callable[[Any], Any]] = {"meta": meta, "pack": change}  # meta first: `change` reads its folder
+            if settler is not None:
+                def retrieve(current: Any, uid: str = series_uid, held: list[int] = held,
+                             settled: list[int] = settled, settler: Settler = settler) -> Any:
+                    attempt = settler.settle(uid, held[-1])
+                    if attempt is None:
+                        return current
+                    settled.append(held[-1])
+                    return attempt(current)
+
+                sections["retrieve"] = retrieve
+            try:
+                self._update_series(series_uid, **sections)
+            except BaseException:
+                if settler is not None and settled:
+                    settler.settled(series_uid, settled[-1], False)
+                raise
+            if settler is not None and settled:
+                settler.settled(series_uid, settled[-1], True)
 
     def forget_instances(self, series_uid: str, sop_uids: Iterable[str]) -> None:
         """Drop instances whose files are gone, so that a re-run fetches them again."""

@@ -283,11 +283,11 @@ def test_records_that_do_not_fit_give_back_the_newest_files_room_and_never_claim
     files = dicom_files(folder)
     record = Database.record_arrivals
 
-    def fits_four(self: Database, items: Any) -> None:
+    def fits_four(self: Database, items: Any, settler: Any = None) -> None:
         items = list(items)
         if len(items) > 4:
             raise space.disk_full(base.db, "cannot write a record")
-        record(self, items)
+        record(self, items, settler)
 
     monkeypatch.setattr(Database, "record_arrivals", fits_four)
     freed = iter(range(10**6))  # every file taken out gives room back (copies, not links)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pypx.status import status_of_uids
 from pypx.store.layout import Basemount
-from pypx.store.records import Database, RetrieveAttempt, SeriesRequest
+from pypx.store.records import Database, FiledInstance, RetrieveAttempt, SeriesRequest
 
 
 def db_at(tmp_path: Path) -> Database:
@@ -112,3 +112,70 @@ def test_a_run_file_that_is_not_a_run_says_nothing(tmp_path: Path) -> None:
     (db.runs_dir / "list.json").write_text("[1, 2]")
     db.record_requests([request("1.1.1")])
     assert states_of(db) == {"1.1.1": "receiving"}
+
+
+class Settling:
+    """A settler that has an attempt ready for the series in `ready` once it holds `at_least` instances."""
+
+    def __init__(self, db: Database, ready: set[str], at_least: int) -> None:
+        self.db, self.ready, self.at_least = db, ready, at_least
+        self.asked: list[tuple[str, int]] = []
+        self.done: list[tuple[str, int, bool]] = []
+
+    def settle(self, series_uid: str, held: int):
+        self.asked.append((series_uid, held))
+        if series_uid not in self.ready or held < self.at_least:
+            return None
+        attempt = RetrieveAttempt(at="2026-01-01T00:00:00", method="move", status="success", completed=held)
+        return self.db.outcome_change(attempt, held, request(series_uid))
+
+    def settled(self, series_uid: str, held: int, written: bool) -> None:
+        self.done.append((series_uid, held, written))
+
+
+def filed(tmp_path: Path, series: str, sops: list[str]) -> list[FiledInstance]:
+    folder = tmp_path / "data" / series
+    folder.mkdir(parents=True, exist_ok=True)
+    tags = {"SeriesDescription": f"S{series}", "PatientName": "DOE^J"}
+    return [FiledInstance(sop, series, "1.1", "P1", folder / f"{sop}.dcm", 10, tags) for sop in sops]
+
+
+def test_a_batch_that_completes_a_series_carries_its_attempt_in_the_same_write(tmp_path: Path) -> None:
+    db = db_at(tmp_path)
+    settler = Settling(db, {"1.1.1"}, 3)
+    db.record_arrivals(filed(tmp_path, "1.1.1", ["a", "b"]) + filed(tmp_path, "1.1.2", ["c"]), settler)
+    assert sorted(settler.asked) == [("1.1.1", 2), ("1.1.2", 1)] and settler.done == []
+    assert db.series("1.1.1").retrieve is None and db.series("1.1.1").received == 2
+    writes = db.series_file("1.1.1").stat().st_mtime_ns
+    db.record_arrivals(filed(tmp_path, "1.1.1", ["c"]), settler)
+    assert settler.done == [("1.1.1", 3, True)]
+    state = db.series("1.1.1")
+    assert state.received == 3 and state.retrieve is not None and state.retrieve.last_status == "success"
+    assert not state.retrieve.in_progress and state.retrieve.attempts[-1].completed == 3
+    assert db.series_file("1.1.1").stat().st_mtime_ns >= writes
+    assert db.series("1.1.2").retrieve is None  # not ready: left to the retrieve's own write
+
+
+def test_a_failed_batch_write_tells_the_settler_its_attempt_was_not_written(tmp_path: Path, monkeypatch) -> None:
+    from pypx.errors import DiskFull
+    from pypx.store import atomic
+
+    db = db_at(tmp_path)
+    settler = Settling(db, {"1.1.1"}, 1)
+
+    write = atomic.write_bytes_atomic
+
+    def full(path: Path, data: bytes, mode: int = 0o644) -> None:
+        if path.parent == db.series_dir:  # the study and patient records fit, the series' does not
+            raise DiskFull(f"the disk is full at {path}")
+        write(path, data, mode)
+
+    monkeypatch.setattr(atomic, "write_bytes_atomic", full)
+    try:
+        db.record_arrivals(filed(tmp_path, "1.1.1", ["a"]), settler)
+    except DiskFull:
+        pass
+    else:
+        raise AssertionError("the write should have failed")
+    assert settler.asked == [("1.1.1", 1)] and settler.done == [("1.1.1", 1, False)]
+    assert not db.series_file("1.1.1").exists()
