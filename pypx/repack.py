@@ -137,18 +137,18 @@ class Repacker:
         self._folders: dict[tuple[str, str, str], tuple[Path, str]] = {}
         self._made: set[str] = set()
 
-    def _place(self, source: Path, folder: str, target: str, move: bool) -> None:
+    def _place(self, source: str, folder: str, target: str, move: bool) -> None:
         place = _link_into if move else _copy_into
         if folder not in self._made:
             os.makedirs(folder, exist_ok=True)
             self._made.add(folder)
         try:
-            place(os.fspath(source), target)
+            place(source, target)
         except FileNotFoundError:
-            if not source.exists():
+            if not Path(source).exists():
                 raise
             os.makedirs(folder, exist_ok=True)  # the folder was removed since we made it
-            place(os.fspath(source), target)
+            place(source, target)
 
     def _target(self, tags: dict[str, str]) -> tuple[Path, str, str]:
         """The file's place in the tree: (its path, its folder's path as text, its own path as text)."""
@@ -173,7 +173,7 @@ class Repacker:
         """
         started = time.monotonic()
         filed: list[FiledInstance] = []
-        sources: list[Path] = []
+        sources: list[str] = []
         quarantined: list[QuarantinedFile] = []
         held: dict[str, set[str]] = {}
         series: dict[str, int] = {}
@@ -186,8 +186,9 @@ class Repacker:
             try:
                 tags = read_tags(source, self.keywords)
                 target, folder, target_text = self._target(tags)
-                size = os.stat(source).st_size
-                self._place(source, folder, target_text, move)
+                source_text = os.fspath(source)
+                size = os.stat(source_text).st_size
+                self._place(source_text, folder, target_text, move)
             except (HeaderError, OSError) as err:
                 if isinstance(err, FileNotFoundError) and not source.exists():
                     log.warning("%s is gone (taken by another repacker?)", source)
@@ -218,7 +219,7 @@ class Repacker:
                 duplicates += 1
             held[series_uid].add(sop)
             series[series_uid] = series.get(series_uid, 0) + 1
-            sources.append(source)
+            sources.append(source_text)
             filed.append(FiledInstance(sop, series_uid, tags.get("StudyInstanceUID", ""),
                                        tags.get("PatientID", ""), target, size,
                                        {k: v for k, v in tags.items() if k in RECORD_KEYS}))
@@ -226,9 +227,9 @@ class Repacker:
         if quarantined:
             self.db.record_quarantine(quarantined)
         if move:
-            for source in sources[:kept]:
+            for path in sources[:kept]:
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(source)
+                    os.unlink(path)
         if full is not None or kept < len(filed):
             rest = "it is" if len(todo) - kept == 1 else f"the other {len(todo) - kept} are"
             raise disk_full(self.base.data, f"filed {kept} of {len(todo)} files; {rest} still where they were", full)
