@@ -34,17 +34,18 @@ class Claim:
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         self.folder = root / staging.name[1:]
         os.rename(staging, self.folder)
+        self._prefix = os.path.join(self.folder, "")
         self._count = 0
 
-    def take(self, path: Path) -> Path | None:
+    def take(self, path: str | os.PathLike[str]) -> Path | None:
         """Rename `path` into the claim; None if another worker took it first."""
         self._count += 1
-        target = self.folder / f"{self._count:07d}-{path.name}"
+        name = f"{self._count:07d}-{os.path.basename(path)}"
         try:
-            os.rename(path, target)
+            os.rename(path, self._prefix + name)
         except FileNotFoundError:
             return None
-        return target
+        return self.folder / name
 
     def held(self) -> list[Path]:
         """The files in this claim (those of a batch that could not be filed), in the order taken."""
@@ -118,11 +119,18 @@ def claimed_by_live_worker(spool: Path) -> bool:
 
 def spool_files(directory: Path) -> Iterator[Path]:
     """Every regular file under `directory`, recursively, skipping hidden files and folders."""
+    return map(Path, spool_paths(directory))
+
+
+def spool_paths(directory: Path) -> Iterator[str]:
+    """`spool_files` as text: a filer hands most of them only to system calls, and a receiver files
+    thousands a second, where making a Path for each is a cost of its own."""
     for root, folders, files in os.walk(directory):
         folders[:] = sorted(f for f in folders if not f.startswith("."))
+        prefix = os.path.join(root, "")
         for name in sorted(files):
             if not name.startswith("."):
-                yield Path(root) / name
+                yield prefix + name
 
 
 def prune_empty(directory: Path) -> None:

@@ -71,14 +71,14 @@ def open_files(pids: Iterable[int], under: Path) -> set[str]:
     prefix = str(under).rstrip("/") + "/"
     held: set[str] = set()
     for pid in pids:
-        fd_dir = PROC / str(pid) / "fd"
+        fd_dir = f"{PROC}/{pid}/fd/"
         try:
             fds = os.listdir(fd_dir)
         except OSError:
             continue  # gone: it holds nothing any more
         for fd in fds:
             try:
-                target = os.readlink(fd_dir / fd)
+                target = os.readlink(fd_dir + fd)
             except OSError:
                 continue
             if target.startswith(prefix):

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pypx.claims import Claim, prune_empty, spool_files
+from pypx.claims import Claim, prune_empty, spool_paths
 from pypx.dicom.header import HeaderError, read_tags
 from pypx.dicom.templates import DEFAULT, DERIVED, Templates
 from pypx.errors import DiskFull, LocalIOError
@@ -70,9 +70,14 @@ def _unique(name: str) -> str:
     return f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**9:09d}-{name}"
 
 
-def _copy_into(source: Path, target: Path) -> None:
+def _temp_beside(target: str | os.PathLike[str]) -> str:
+    folder, name = os.path.split(target)
+    return os.path.join(folder, f".{name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+
+
+def _copy_into(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
     """Copy so that a reader sees the whole file or none of it."""
-    temp = target.with_name(f".{target.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    temp = _temp_beside(target)
     try:
         shutil.copyfile(source, temp)
         os.replace(temp, target)
@@ -81,7 +86,7 @@ def _copy_into(source: Path, target: Path) -> None:
             os.unlink(temp)
 
 
-def _link_into(source: Path, target: Path) -> None:
+def _link_into(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
     """Hard-link `source` at `target`, replacing what is there; a copy across filesystems."""
     try:
         os.link(source, target)
@@ -93,7 +98,7 @@ def _link_into(source: Path, target: Path) -> None:
             raise
         _copy_into(source, target)
         return
-    temp = target.with_name(f".{target.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    temp = _temp_beside(target)
     os.link(source, temp)
     os.replace(temp, target)
     with contextlib.suppress(FileNotFoundError):  # rename is a no-op when both are links to one file
@@ -135,27 +140,39 @@ class Repacker:
         self.db = Database(base)
         self.keywords = frozenset(RECORD_KEYS | templates.keywords | {"SOPInstanceUID", "StudyDate",
                                                                       "PatientBirthDate"}) - DERIVED
-        self._made: set[Path] = set()
+        self._data = base.data
+        # a series' files share a folder: its path is made (and the folder created) once, not per file
+        self._folders: dict[tuple[str, str, str], tuple[Path, str]] = {}
+        self._made: set[str] = set()
         self.settler: Settler | None = None  # a retrieve's, while one runs: attempts written with the files
 
-    def _place(self, source: Path, target: Path, move: bool) -> None:
+    def _place(self, source: str, folder: str, target: str, move: bool) -> None:
         place = _link_into if move else _copy_into
-        if target.parent not in self._made:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self._made.add(target.parent)
+        if folder not in self._made:
+            os.makedirs(folder, exist_ok=True)
+            self._made.add(folder)
         try:
             place(source, target)
         except FileNotFoundError:
-            if not source.exists():
+            if not Path(source).exists():
                 raise
-            target.parent.mkdir(parents=True, exist_ok=True)  # the folder was removed since we made it
+            os.makedirs(folder, exist_ok=True)  # the folder was removed since we made it
             place(source, target)
 
-    def _target(self, tags: dict[str, str]) -> Path:
+    def _target(self, tags: dict[str, str]) -> tuple[Path, str, str]:
+        """The file's place in the tree: (its path, its folder's path as text, its own path as text)."""
         missing = [key for key in REQUIRED if not tags.get(key)]
         if missing:
             raise HeaderError(f"no {' or '.join(missing)}: not a DICOM instance that can be filed")
-        return self.base.data.joinpath(*self.templates.expand(tags))
+        patient, study, series, image = self.templates.expand(tags)
+        names = (patient, study, series)
+        folder = self._folders.get(names)
+        if folder is None:
+            if len(self._folders) > 4096:
+                self._folders.clear()
+            path = self._data.joinpath(*names)
+            folder = self._folders[names] = (path, os.fspath(path))
+        return folder[0] / image, folder[1], f"{folder[1]}/{image}"
 
     def repack(self, paths: Iterable[Path], move: bool) -> RepackReport:
         """File each path (link or copy); with `move`, sources are removed once the batch is recorded.
@@ -165,21 +182,22 @@ class Repacker:
         """
         started = time.monotonic()
         filed: list[FiledInstance] = []
-        sources: list[Path] = []
+        sources: list[str] = []
         quarantined: list[QuarantinedFile] = []
         held: dict[str, set[str]] = {}
         series: dict[str, int] = {}
         duplicates = 0
         full: OSError | None = None
         replaced: set[Path] = set()  # files of instances recorded before this batch (a duplicate replaces one)
-        todo = [Path(path) for path in paths]
+        todo = [path if isinstance(path, Path) else Path(path) for path in paths]
         for source in todo:
             tags: dict[str, str] = {}
             try:
                 tags = read_tags(source, self.keywords)
-                target = self._target(tags)
-                size = source.stat().st_size
-                self._place(source, target, move)
+                target, folder, target_text = self._target(tags)
+                source_text = os.fspath(source)
+                size = os.stat(source_text).st_size
+                self._place(source_text, folder, target_text, move)
             except (HeaderError, OSError) as err:
                 if isinstance(err, FileNotFoundError) and not source.exists():
                     log.warning("%s is gone (taken by another repacker?)", source)
@@ -210,7 +228,7 @@ class Repacker:
                 duplicates += 1
             held[series_uid].add(sop)
             series[series_uid] = series.get(series_uid, 0) + 1
-            sources.append(source)
+            sources.append(source_text)
             filed.append(FiledInstance(sop, series_uid, tags.get("StudyInstanceUID", ""),
                                        tags.get("PatientID", ""), target, size,
                                        {k: v for k, v in tags.items() if k in RECORD_KEYS}))
@@ -218,9 +236,9 @@ class Repacker:
         if quarantined:
             self.db.record_quarantine(quarantined)
         if move:
-            for source in sources[:kept]:
+            for path in sources[:kept]:
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(source)
+                    os.unlink(path)
         if full is not None or kept < len(filed):
             rest = "it is" if len(todo) - kept == 1 else f"the other {len(todo) - kept} are"
             raise disk_full(self.base.data, f"filed {kept} of {len(todo)} files; {rest} still where they were", full)
@@ -282,7 +300,7 @@ def repack_spool(directory: Path, base: Basemount, templates: Templates = DEFAUL
     report = RepackReport()
     with Claim(directory) as claim:
         claimed = claim.recover()
-        claimed += [taken for path in spool_files(directory) if (taken := claim.take(path)) is not None]
+        claimed += [taken for path in spool_paths(directory) if (taken := claim.take(path)) is not None]
         for start in range(0, len(claimed), batch):
             report += repacker.repack(claimed[start:start + batch], move=True)
     if prune:

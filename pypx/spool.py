@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pypx import procfs
-from pypx.claims import Claim, claimed_by_live_worker, spool_files
+from pypx.claims import Claim, claimed_by_live_worker, spool_paths
 from pypx.dicom.templates import DEFAULT, Templates
 from pypx.errors import LocalIOError, PxError
 from pypx.repack import Repacker, RepackReport, repack_spool
@@ -136,11 +136,11 @@ class SpoolFiler:
                 self.report += self.repacker.repack(waiting, move=True)
                 self.on_filed()
             self.failure = self.error = None  # what could not be filed is filed now: nothing left to report
-        found = list(spool_files(self.spool))
+        found = list(spool_paths(self.spool))
         if not found:
             return
         busy = set() if final else procfs.open_files(self.writers(), self.spool)
-        ready = [path for path in found if str(path) not in busy]
+        ready = [path for path in found if path not in busy]
         for start in range(0, len(ready), self.batch_size):
             claimed = [taken for path in ready[start:start + self.batch_size]
                        if (taken := self._claim.take(path)) is not None]

@@ -232,7 +232,7 @@ class Templates:
     def expand(self, tags: Mapping[str, str]) -> tuple[str, str, str, str]:
         """(patient, study, series, image) names for a file with these tag values."""
         full = {**tags, **derived_tags(tags)} if self.keywords & _AGES else tags
-        key = tuple(tags.get(k) for k in self.folder_keywords)
+        key = tuple(map(tags.get, self.folder_keywords))
         folders = self._folders.get(key)
         if folders is None:  # every file of a series has the same folders: expanded once
             if len(self._folders) > 4096:
