@@ -29,9 +29,11 @@ import hashlib
 import os
 import re
 import socket
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -59,6 +61,28 @@ STUDY_KEYS = ("StudyInstanceUID", "PatientID", "StudyDescription", "StudyDate", 
               "NumberOfStudyRelatedInstances")
 SERIES_KEYS = ("SeriesInstanceUID", "StudyInstanceUID", "PatientID", "SeriesDescription", "SeriesNumber",
                "SeriesDate", "Modality", "ProtocolName", "NumberOfSeriesRelatedInstances")
+
+
+_WRITERS: tuple[int, ThreadPoolExecutor] | None = None  # (the process that made it, the pool)
+_WRITERS_LOCK = threading.Lock()
+
+
+def _writers() -> ThreadPoolExecutor:
+    """The threads that write the series records of a batch of arrivals (a forked child makes its own: it
+    inherits the pool but not its threads)."""
+    global _WRITERS
+    with _WRITERS_LOCK:
+        if _WRITERS is None or _WRITERS[0] != os.getpid():
+            _WRITERS = (os.getpid(), ThreadPoolExecutor(4, thread_name_prefix="record"))
+        return _WRITERS[1]
+
+
+def _after_fork() -> None:
+    global _WRITERS_LOCK
+    _WRITERS_LOCK = threading.Lock()  # another thread may have held it at the fork
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def now() -> str:
@@ -452,66 +476,88 @@ class Database:
 
     def record_arrivals(self, items: Iterable[FiledInstance], settler: Settler | None = None) -> None:
         """Add filed instances: one locked update per series touched, whatever the batch size. With `settler`,
-        a series' attempt is written in the same update when the settler has it ready."""
+        a series' attempt is written in the same update when the settler has it ready.
+
+        The series of a batch are written by a few threads at once: each write waits for its own flush to
+        disk, and flushes that wait together are done together (the journal commits them as one)."""
         by_series: dict[str, list[FiledInstance]] = defaultdict(list)
         for item in items:
             by_series[item.series_uid].append(item)
         stamp = now()
-        for series_uid, batch in by_series.items():
-            first = batch[0]
-            tags = {**first.tags, "SeriesInstanceUID": series_uid, "StudyInstanceUID": first.study_uid,
-                    "PatientID": first.patient_id}
-            index = self._index(tags, series_uid, first.path.parent)
-            base_dir: list[str] = []
+        groups = list(by_series.items())
+        if len(groups) == 1:
+            done: list[int | None] = [self._record_series(groups[0][0], groups[0][1], stamp, settler)]
+            failure: BaseException | None = None
+        else:
+            futures = [_writers().submit(self._record_series, uid, batch, stamp, settler) for uid, batch in groups]
+            done, failure = [], None
+            for future in futures:
+                try:
+                    done.append(future.result())
+                except BaseException as err:  # noqa: BLE001 - the first is raised once all are done
+                    done.append(None)
+                    failure = failure or err
+        if settler is not None:  # told in this thread, in order: the settler may report progress
+            for (series_uid, _), held in zip(groups, done, strict=True):
+                if held is not None:
+                    settler.settled(series_uid, held, True)
+        if failure is not None:
+            raise failure
 
-            def meta(current: Any, index: Callable[[Any], Any] = index, base_dir: list[str] = base_dir) -> Any:
-                # the series' folder is where it was first filed, and stays so: the instances recorded
-                # without a folder of their own are in it
-                new = index(current)
-                if isinstance(current, dict) and isinstance(current.get("SeriesBaseDir"), str) \
-                        and current["SeriesBaseDir"]:
-                    new["SeriesBaseDir"] = current["SeriesBaseDir"]
-                base_dir.append(new["SeriesBaseDir"])
-                return new
+    def _record_series(self, series_uid: str, batch: Sequence[FiledInstance], stamp: str,
+                       settler: Settler | None) -> int | None:
+        """One series' share of `record_arrivals`; the count its attempt was written with, if it was."""
+        first = batch[0]
+        tags = {**first.tags, "SeriesInstanceUID": series_uid, "StudyInstanceUID": first.study_uid,
+                "PatientID": first.patient_id}
+        index = self._index(tags, series_uid, first.path.parent)
+        base_dir: list[str] = []
+        held: list[int] = []
+        settled: list[int] = []
 
-            held: list[int] = []
+        def meta(current: Any) -> Any:
+            # the series' folder is where it was first filed, and stays so: the instances recorded
+            # without a folder of their own are in it
+            new = index(current)
+            if isinstance(current, dict) and isinstance(current.get("SeriesBaseDir"), str) \
+                    and current["SeriesBaseDir"]:
+                new["SeriesBaseDir"] = current["SeriesBaseDir"]
+            base_dir.append(new["SeriesBaseDir"])
+            return new
 
-            def change(current: Any, batch: Sequence[FiledInstance] = batch, base_dir: list[str] = base_dir,
-                       held: list[int] = held) -> Any:
-                current = dict(current or {})
-                instances = dict(current.get("instances", {}))
-                for item in batch:  # an instance filed again is where it was filed last
-                    entry: dict[str, Any] = {"path": item.path.name, "bytes": item.bytes, "at": stamp}
-                    if str(item.path.parent) != base_dir[-1]:  # filed elsewhere (other patient or study tags)
-                        entry["folder"] = str(item.path.parent)
-                    instances[item.sop_uid] = entry
-                current["instances"] = instances
-                current["count"] = len(instances)
-                current["bytes"] = sum(int(v.get("bytes", 0)) for v in instances.values())
-                current["seriesPack"] = True
-                held.append(len(instances))
+        def pack(current: Any) -> Any:
+            current = dict(current or {})
+            instances = dict(current.get("instances", {}))
+            for item in batch:  # an instance filed again is where it was filed last
+                entry: dict[str, Any] = {"path": item.path.name, "bytes": item.bytes, "at": stamp}
+                if str(item.path.parent) != base_dir[-1]:  # filed elsewhere (other patient or study tags)
+                    entry["folder"] = str(item.path.parent)
+                instances[item.sop_uid] = entry
+            current["instances"] = instances
+            current["count"] = len(instances)
+            current["bytes"] = sum(int(v.get("bytes", 0)) for v in instances.values())
+            current["seriesPack"] = True
+            held.append(len(instances))
+            return current
+
+        def retrieve(current: Any) -> Any:
+            assert settler is not None
+            attempt = settler.settle(series_uid, held[-1])
+            if attempt is None:
                 return current
+            settled.append(held[-1])
+            return attempt(current)
 
-            settled: list[int] = []
-            sections: dict[str, Callable[[Any], Any]] = {"meta": meta, "pack": change}  # meta first: `change` reads its folder
-            if settler is not None:
-                def retrieve(current: Any, uid: str = series_uid, held: list[int] = held,
-                             settled: list[int] = settled, settler: Settler = settler) -> Any:
-                    attempt = settler.settle(uid, held[-1])
-                    if attempt is None:
-                        return current
-                    settled.append(held[-1])
-                    return attempt(current)
-
-                sections["retrieve"] = retrieve
-            try:
-                self._update_series(series_uid, **sections)
-            except BaseException:
-                if settler is not None and settled:
-                    settler.settled(series_uid, settled[-1], False)
-                raise
+        sections: dict[str, Callable[[Any], Any]] = {"meta": meta, "pack": pack}  # meta first: `pack` reads its folder
+        if settler is not None:
+            sections["retrieve"] = retrieve
+        try:
+            self._update_series(series_uid, **sections)
+        except BaseException:
             if settler is not None and settled:
-                settler.settled(series_uid, settled[-1], True)
+                settler.settled(series_uid, settled[-1], False)
+            raise
+        return settled[-1] if settled else None
 
     def forget_instances(self, series_uid: str, sop_uids: Iterable[str]) -> None:
         """Drop instances whose files are gone, so that a re-run fetches them again."""
