@@ -4,6 +4,7 @@ give exactly what pydicom gives, and a plain find imports none of the heavy modu
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import struct
 import subprocess
@@ -87,8 +88,12 @@ def test_the_one_pass_reader_gives_the_walkers_elements_or_leaves_the_file_to_it
     for path in files:
         plain = header._plain_elements(path.read_bytes())
         assert plain is not None, path
-        walked = header._AllWalker(header._Source(path.open("rb"), path.stat().st_size))
-        walked.dataset(header._meta(walked.source)[1], True, walked.source.size, top=True)
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            walked = header._AllWalker(header._Source(descriptor))
+            walked.dataset(header._meta(walked.source)[1], True, walked.source.size, top=True)
+        finally:
+            os.close(descriptor)
         assert plain == walked.elements, path
     # a sequence, an implicit VR file, a cut file: not plain; the walker reads (or refuses) them as before
     ds = pydicom.Dataset()
