@@ -261,13 +261,11 @@ def _decode(raw: bytes, encodings: list[str]) -> str:
 
 
 def _text(vr: str, raw: bytes, encodings: list[str]) -> str:
-    text = _decode(raw, encodings) if vr in ("PN", "LO", "SH", "LT", "ST", "UT", "UC") \
-        else raw.decode("ascii", "replace")
-    values = [text] if vr in SINGLE_VALUED else text.split("\\")
-    values = [v.rstrip(" \0") if vr in ("PN", "LO", "SH", "LT", "ST", "UT", "UC") else v.strip(" \0")
-              for v in values]
-    if len(values) == 1:
-        return values[0]
+    charset_text = vr in _CHARSET_TEXT
+    text = _decode(raw, encodings) if charset_text else raw.decode("ascii", "replace")
+    if vr in SINGLE_VALUED or "\\" not in text:  # one value
+        return text.rstrip(" \0") if charset_text else text.strip(" \0")
+    values = [v.rstrip(" \0") if charset_text else v.strip(" \0") for v in text.split("\\")]
     return f"[{', '.join(values)}]" if vr in ("DS", "IS") else str(values)
 
 
