@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import pydicom
@@ -118,6 +119,7 @@ def _padded(path: Path, pad: int, syntax: str = ExplicitVRLittleEndian, comments
         item = Dataset()
         item.ReferencedSOPInstanceUID = "1.2.3"
         ds.ReferencedImageSequence = [item]
+        ds["ReferencedImageSequence"].is_undefined_length = True  # stepped over by its delimiters
     if comments:
         ds.ImageComments = comments
     ds.StudyDescription, ds.SeriesNumber = "HEAD", 3
@@ -217,3 +219,22 @@ def test_a_value_pydicom_decodes_with_a_warning_warns_every_time(tmp_path: Path)
     for _ in range(2):
         with pytest.warns(UserWarning, match="Failed to decode"):
             assert read_tags(path, frozenset({"PatientName"}))["PatientName"] == expected
+
+
+@pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+@pytest.mark.parametrize("pad", [0, 3 * WINDOW])
+def test_a_wanted_sequence_of_undefined_length_is_stepped_over_not_read(tmp_path: Path, syntax: str,
+                                                                        pad: int) -> None:
+    path = _padded(tmp_path / "seq.dcm", pad, syntax, sequence=True)
+    values = read_tags(path, EDGE_KEYWORDS | {"ReferencedImageSequence"})
+    assert values == _pydicom_edge_values(path) and "ReferencedImageSequence" not in values
+
+
+def test_a_stray_item_at_the_top_level_is_stepped_over_by_its_length(tmp_path: Path) -> None:
+    path = _padded(tmp_path / "item.dcm", 0)
+    expected = read_tags(path, EDGE_KEYWORDS)
+    data = path.read_bytes()
+    at = data.find(b"\x10\x00\x10\x00PN")  # PatientName: the item goes before it
+    item = struct.pack("<HHI", 0xFFFE, 0xE000, 0x4144) + b"\0" * 0x4144  # its length's first bytes read "DA"
+    path.write_bytes(data[:at] + item + data[at:])
+    assert read_tags(path, EDGE_KEYWORDS) == expected
