@@ -4,12 +4,13 @@ Repacking reads thousands of small files a second, for a dozen tags each; pydico
 the whole dataset and costs ~0.4 ms a file. This walker reads the Part 10 meta group, then steps
 over the little-endian (implicit or explicit VR) dataset by element lengths, keeping the raw
 bytes of the wanted tags, and walks on to the end of the file by lengths alone (no pixel data is
-read). A file that ends inside an element is reported as truncated: pydicom accepts such files
+read); one read of the first 64 KiB holds a typical file whole, and the walk works on it in memory.
+A file that ends inside an element is reported as truncated: pydicom accepts such files
 silently; so is an image (it has Rows) that ends without its pixel data, as a file cut exactly before
 that last element does. Values are decoded with pydicom's character-set tables (for the character sets
 a plain Python codec reads, without importing pydicom, whose import costs more than a C-FIND's answers take
-to read). Anything else (deflated or big-endian transfer syntax, odd VRs) falls back to pydicom, whose
-reading is not checked for truncation.
+to read), and remembered: the files of a series repeat most of their values. Anything else (deflated or
+big-endian transfer syntax, odd VRs) falls back to pydicom, whose reading is not checked for truncation.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ _CHARSET_TEXT = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "UC"})  # the tex
 NUMBERS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d", "SV": "q", "UV": "Q"}
 _DELIMITERS = {0x5C, 0x5E, 0x3D, 0x0A, 0x0D, 0x09, 0x0C}
 _READ_SIZE = 65536
-# an explicit little-endian element's first 8 bytes as numbers: tag (element << 16 | group), VR, a short VR's
-# length; numbers, not bytes, for what every element is looked up by (a bytes object is made and hashed)
+# an explicit little-endian element's first 8 bytes: tag (element << 16 | group), VR, a short VR's length; the
+# VR as a number, which costs less to look up than a new bytes object would for every element
 _ELEMENT = struct.Struct("<IHH")
 # every VR by its code as `_ELEMENT` reads it
 _VR_CODES = {int.from_bytes(vr.encode("ascii"), "little"): vr
@@ -141,9 +142,9 @@ class _Walker:
                         self.pixels = True
                     if at <= held and tag in wanted:
                         found[tag] = (vr_names[vr], data[value_at:at])
-            else:
+            else:  # out of the window's headers
                 position = start + at
-                if at > held:
+                if at > held:  # the last element's value runs past the window
                     position = self.past_window(kept.get(key), vr_names[vr], start + value_at, length)
                 continue
             position = self.dataset(start + at, True, size, top=True, count=1)
@@ -171,7 +172,7 @@ class _Walker:
                     if at <= held and tag in wanted:
                         found[tag] = (None, data[value_at:at])
             position = start + at
-            if at > held:
+            if at > held:  # the last element's value runs past the window
                 position = self.past_window(kept.get(key), None, start + value_at, length)
 
     def past_window(self, tag: int | None, vr: str | None, value_at: int, length: int) -> int:
@@ -413,7 +414,8 @@ def _with_pydicom(path: Path, keywords: Iterable[str]) -> dict[str, str]:
 
 @functools.lru_cache(maxsize=32)
 def _tags(keywords: frozenset[str]) -> tuple[dict[int, str], frozenset[int]]:
-    """The tags of those keywords the dictionary knows, and the tags the walker keeps for them."""
+    """The tags of those keywords the dictionary knows, and what the walker keeps: those, the character set
+    and Rows."""
     found = {}
     for keyword in keywords:
         tag = tag_for_keyword(keyword)
