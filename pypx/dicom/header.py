@@ -378,7 +378,7 @@ def _fast(path: Path, tags: dict[int, str], wanted: frozenset[int]) -> dict[str,
 # their patient, study and series values. Bounded: a charset's values are dropped when there are too many.
 _MEMO: dict[bytes, dict[tuple[str | None, bytes], str]] = {}
 _MEMO_SIZE = 4096
-_MEMO_CHARSETS = 16
+_MEMO_CHARSETS = 8
 
 
 @functools.lru_cache(maxsize=64)
