@@ -4,12 +4,13 @@ Repacking reads thousands of small files a second, for a dozen tags each; pydico
 the whole dataset and costs ~0.4 ms a file. This walker reads the Part 10 meta group, then steps
 over the little-endian (implicit or explicit VR) dataset by element lengths, keeping the raw
 bytes of the wanted tags, and walks on to the end of the file by lengths alone (no pixel data is
-read). A file that ends inside an element is reported as truncated: pydicom accepts such files
+read); one read of the first 64 KiB holds a typical file whole, and the walk works on it in memory.
+A file that ends inside an element is reported as truncated: pydicom accepts such files
 silently; so is an image (it has Rows) that ends without its pixel data, as a file cut exactly before
 that last element does. Values are decoded with pydicom's character-set tables (for the character sets
 a plain Python codec reads, without importing pydicom, whose import costs more than a C-FIND's answers take
-to read). Anything else (deflated or big-endian transfer syntax, odd VRs) falls back to pydicom, whose
-reading is not checked for truncation.
+to read), and remembered: the files of a series repeat most of their values. Anything else (deflated or
+big-endian transfer syntax, odd VRs) falls back to pydicom, whose reading is not checked for truncation.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import os
 import struct
 from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
 
 from pypx.dicom.dictionary import dictionary_VR, tag_for_keyword
 
@@ -39,7 +39,17 @@ _CHARSET_TEXT = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "UC"})  # the tex
 NUMBERS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d", "SV": "q", "UV": "Q"}
 _DELIMITERS = {0x5C, 0x5E, 0x3D, 0x0A, 0x0D, 0x09, 0x0C}
 _READ_SIZE = 65536
-_HEADER = struct.Struct("<HH2sH")  # group, element, VR, a short VR's length (explicit little endian)
+# an explicit little-endian element's first 8 bytes: tag (element << 16 | group), VR, a short VR's length; the
+# VR as a number, which costs less to look up than a new bytes object would for every element
+_ELEMENT = struct.Struct("<IHH")
+# every VR by its code as `_ELEMENT` reads it
+_VR_CODES = {int.from_bytes(vr.encode("ascii"), "little"): vr
+             for vr in ("AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT", "OB", "OD", "OF", "OL",
+                        "OV", "OW", "PN", "SH", "SL", "SQ", "SS", "ST", "SV", "TM", "UC", "UI", "UL", "UN", "UR", "US",
+                        "UT", "UV")}
+_LONG_VR_CODES = frozenset(code for code, vr in _VR_CODES.items() if vr.encode("ascii") in LONG_VRS)
+_SHORT_VR_CODES = frozenset(_VR_CODES) - _LONG_VR_CODES
+_IMPLICIT_ELEMENT = struct.Struct("<II")  # an implicit VR little-endian element's header: tag as in _ELEMENT, length
 _LONG = struct.Struct("<I")
 # what pydicom's own reader raises on malformed input (besides its InvalidDicomError)
 _PYDICOM_ERRORS = (OSError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
@@ -60,9 +70,11 @@ class _Unsupported(Exception):
 class _Source:
     """Random access over an open file through one read window (most files fit in the first read)."""
 
-    def __init__(self, handle: BinaryIO, size: int) -> None:
-        self.handle, self.size = handle, size
-        self.start, self.data = 0, handle.read(_READ_SIZE)
+    def __init__(self, descriptor: int, first: int = _READ_SIZE) -> None:
+        self.descriptor, self.start = descriptor, 0
+        self.data = os.read(descriptor, first)
+        # a read short of what was asked ends at the end of the file: no stat for a file the window holds
+        self.size = len(self.data) if len(self.data) < first else os.fstat(descriptor).st_size
 
     def view(self, position: int, count: int) -> tuple[bytes, int]:
         """The window holding [position, position+count) and the offset of position in it."""
@@ -70,8 +82,7 @@ class _Source:
             raise HeaderError(f"truncated: the file ends at byte {self.size} inside an element")
         offset = position - self.start
         if offset < 0 or offset + count > len(self.data):
-            self.handle.seek(position)
-            self.start, self.data = position, self.handle.read(max(count, _READ_SIZE))
+            self.start, self.data = position, os.pread(self.descriptor, max(count, _READ_SIZE), position)
             offset = 0
         return self.data, offset
 
@@ -98,36 +109,84 @@ class _Walker:
         return tag, raw_vr.decode("ascii"), struct.unpack_from("<H", data, at + 6)[0], position + 8
 
     def top_explicit(self, position: int) -> None:
-        """The top-level walk of an explicit little-endian dataset (nearly every file), element headers
-        read straight from the read window; whatever the window does not hold, `dataset` steps over."""
+        """The top-level walk of an explicit little-endian dataset (nearly every file), element headers and
+        wanted values read straight from the read window. The loop over a window does only what a plain
+        element needs; one it stops at (an item's tag, an unknown VR) or whose header the window does not
+        hold, `dataset` steps over."""
         source, wanted, found, size = self.source, self.wanted, self.found, self.source.size
+        unpack, long_length = _ELEMENT.unpack_from, _LONG.unpack_from
+        short_vrs, long_vrs, vr_names = _SHORT_VR_CODES, _LONG_VR_CODES, _VR_CODES
+        kept, pixel_tags = _by_key(wanted), PIXEL_TAGS
         while position < size:
-            data, at = source.data, position - source.start
-            if at < 0 or at + 12 > len(data):
+            data, start = source.data, source.start
+            held = min(len(data), size - start)  # the window's bytes that are in the file
+            last = held - 12  # the last offset in the window where the longest element header is whole
+            at = position - start  # offsets in the window from here on
+            if not 0 <= at <= last:
                 position = self.dataset(position, True, size, top=True, count=1)
                 continue
-            group, number, raw_vr, short = _HEADER.unpack_from(data, at)
-            if group == 0xFFFE:
-                position = self.dataset(position, True, size, top=True, count=1)
+            while at <= last:
+                key, vr, length = unpack(data, at)
+                if key & 0xFFFF == 0xFFFE:  # an item's tag
+                    break
+                if vr in short_vrs:
+                    value_at = at + 8
+                elif vr in long_vrs:
+                    value_at, length = at + 12, long_length(data, at + 8)[0]
+                else:  # a VR it does not know
+                    break
+                at = value_at + length
+                if key in kept:
+                    tag = kept[key]
+                    if tag in pixel_tags:
+                        self.pixels = True
+                    if at <= held and tag in wanted:
+                        found[tag] = (vr_names[vr], data[value_at:at])
+            else:  # out of the window's headers
+                position = start + at
+                if at > held:  # the last element's value runs past the window
+                    position = self.past_window(kept.get(key), vr_names[vr], start + value_at, length)
                 continue
-            tag = group << 16 | number
-            if raw_vr in LONG_VRS:
-                length, position = _LONG.unpack_from(data, at + 8)[0], position + 12
-            elif raw_vr.isalpha() and raw_vr.isupper():
-                length, position = short, position + 8
-            else:
-                raise HeaderError(f"not DICOM: invalid VR at byte {position}")
-            if tag in PIXEL_TAGS:
-                self.pixels = True
-            if length == UNDEFINED:
-                position = self.sequence(position, raw_vr != b"UN")
+            position = self.dataset(start + at, True, size, top=True, count=1)
+
+    def top_implicit(self, position: int) -> None:
+        """`top_explicit` for an implicit VR little-endian dataset, where every element header is 8 bytes."""
+        source, wanted, found, size = self.source, self.wanted, self.found, self.source.size
+        unpack, kept, pixel_tags = _IMPLICIT_ELEMENT.unpack_from, _by_key(wanted), PIXEL_TAGS
+        while position < size:
+            data, start = source.data, source.start
+            held = min(len(data), size - start)
+            last = held - 8
+            at = position - start
+            if not 0 <= at <= last:
+                position = self.dataset(position, False, size, top=True, count=1)
                 continue
-            if tag in wanted:
-                value, value_at = source.view(position, length)
-                found[tag] = (raw_vr.decode("ascii"), bytes(value[value_at:value_at + length]))
-            elif position + length > size:
-                raise HeaderError(f"truncated: the file ends at byte {size} inside an element")
-            position += length
+            while at <= last:
+                key, length = unpack(data, at)
+                value_at = at + 8
+                at = value_at + length
+                if key in kept:
+                    tag = kept[key]
+                    if tag in pixel_tags:
+                        self.pixels = True
+                    if at <= held and tag in wanted:
+                        found[tag] = (None, data[value_at:at])
+            position = start + at
+            if at > held:  # the last element's value runs past the window
+                position = self.past_window(kept.get(key), None, start + value_at, length)
+
+    def past_window(self, tag: int | None, vr: str | None, value_at: int, length: int) -> int:
+        """Where the top-level walk goes on after an element whose value the read window does not hold: past
+        its sequence (undefined length), or its value, read if wanted; a value past the end of the file is
+        truncated. `vr`: None if implicit."""
+        if length == UNDEFINED:
+            return self.sequence(value_at, vr is not None and vr != "UN")
+        if value_at + length > self.source.size:
+            raise HeaderError(f"truncated: the file ends at byte {self.source.size} inside an element")
+        if tag in self.wanted:
+            data, at = self.source.view(value_at, length)
+            self.found[tag] = (vr, bytes(data[at:at + length]))
+        return value_at + length
 
     def dataset(self, position: int, explicit: bool, end: int | None, top: bool, count: int = -1) -> int:
         """Walk elements from `position` to `end` (None: an item ending in an item delimiter); with
@@ -173,6 +232,12 @@ class _Walker:
                 position += length
 
 
+@functools.lru_cache(maxsize=32)
+def _by_key(wanted: frozenset[int]) -> dict[int, int]:
+    """The wanted and pixel data tags by their key as `_ELEMENT` reads it."""
+    return {(tag & 0xFFFF) << 16 | tag >> 16: tag for tag in wanted | PIXEL_TAGS}
+
+
 @functools.lru_cache(maxsize=64)
 def _encodings(charset: tuple[str, ...]) -> list[str]:
     codec = _SINGLE_CODEC.get(charset)
@@ -197,13 +262,11 @@ def _decode(raw: bytes, encodings: list[str]) -> str:
 
 
 def _text(vr: str, raw: bytes, encodings: list[str]) -> str:
-    text = _decode(raw, encodings) if vr in ("PN", "LO", "SH", "LT", "ST", "UT", "UC") \
-        else raw.decode("ascii", "replace")
-    values = [text] if vr in SINGLE_VALUED else text.split("\\")
-    values = [v.rstrip(" \0") if vr in ("PN", "LO", "SH", "LT", "ST", "UT", "UC") else v.strip(" \0")
-              for v in values]
-    if len(values) == 1:
-        return values[0]
+    charset_text = vr in _CHARSET_TEXT
+    text = _decode(raw, encodings) if charset_text else raw.decode("ascii", "replace")
+    if vr in SINGLE_VALUED or "\\" not in text:  # one value
+        return text.rstrip(" \0") if charset_text else text.strip(" \0")
+    values = [v.rstrip(" \0") if charset_text else v.strip(" \0") for v in text.split("\\")]
     return f"[{', '.join(values)}]" if vr in ("DS", "IS") else str(values)
 
 
@@ -219,52 +282,110 @@ def _value(vr: str, raw: bytes, encodings: list[str]) -> str:
 
 def _meta(source: _Source) -> tuple[str, int]:
     """Transfer syntax UID and where the dataset starts, from the Part 10 header."""
-    data, at = source.view(0, 132) if source.size >= 132 else (b"", 0)
-    if data[at + 128:at + 132] != b"DICM":
+    data, size = source.data, source.size  # the first window: it starts the file
+    if size < 132 or data[128:132] != b"DICM":
         raise _Unsupported("no Part 10 preamble")
-    walker = _Walker(source, frozenset({0x00020010}))
-    position = 132
-    while position < source.size:
-        data, at = source.view(position, 2)
-        if struct.unpack_from("<H", data, at)[0] != 0x0002:
+    syntax: bytes | None = None
+    position, held, ended = 132, min(len(data), size), False
+    # the meta group straight from the window; an element the window does not hold whole, or of a VR it does not
+    # know, goes to the walk below
+    unpack, short_vrs = _ELEMENT.unpack_from, _SHORT_VR_CODES
+    while position <= held - 12:
+        key, vr, length = unpack(data, position)
+        if key & 0xFFFF != 0x0002:
+            ended = True
             break
-        tag, vr, length, value_at = walker.element(position, True)
+        if vr in short_vrs:
+            value_at = position + 8
+        elif vr in _LONG_VR_CODES:
+            value_at, length = position + 12, _LONG.unpack_from(data, position + 8)[0]
+        else:
+            break
         if length == UNDEFINED:
             raise HeaderError("malformed: undefined length in the file meta information")
-        if value_at + length > source.size:
-            raise HeaderError(f"truncated: the file ends at byte {source.size} inside the file meta information")
-        if tag == 0x00020010:
-            data, at = source.view(value_at, length)
-            walker.found[tag] = (vr, bytes(data[at:at + length]))
-        position = value_at + length
-    if 0x00020010 not in walker.found:
+        end = value_at + length
+        if end > held:
+            break
+        if key == 0x00100002:  # (0002,0010) Transfer Syntax UID
+            syntax = data[value_at:end]
+        position = end
+    if not ended:
+        walker = _Walker(source, frozenset())
+        while position < size:
+            data, at = source.view(position, 2)
+            if struct.unpack_from("<H", data, at)[0] != 0x0002:
+                break
+            tag, _, length, value_at = walker.element(position, True)
+            if length == UNDEFINED:
+                raise HeaderError("malformed: undefined length in the file meta information")
+            if value_at + length > size:
+                raise HeaderError(f"truncated: the file ends at byte {size} inside the file meta information")
+            if tag == 0x00020010:
+                data, at = source.view(value_at, length)
+                syntax = bytes(data[at:at + length])
+            position = value_at + length
+    if syntax is None:
         raise _Unsupported("no transfer syntax")
-    return walker.found[0x00020010][1].decode("ascii", "replace").strip(" \0"), position
+    return syntax.decode("ascii", "replace").strip(" \0"), position
 
 
-def _fast(path: Path, tags: dict[int, str]) -> dict[str, str]:
-    with open(path, "rb") as handle:
-        source = _Source(handle, path.stat().st_size)
+def _fast(path: Path, tags: dict[int, str], wanted: frozenset[int]) -> dict[str, str]:
+    descriptor = os.open(path, os.O_RDONLY)  # three system calls for a file the first window holds
+    try:
+        source = _Source(descriptor)
         syntax, start = _meta(source)
         if syntax in DEFLATED or syntax == EXPLICIT_BE:
             raise _Unsupported(syntax)
-        walker = _Walker(source, frozenset(tags) | {CHARSET_TAG, ROWS_TAG})
+        walker = _Walker(source, wanted)
         if syntax == IMPLICIT_LE:
-            walker.dataset(start, False, source.size, top=True)
+            walker.top_implicit(start)
         else:
             walker.top_explicit(start)
         if ROWS_TAG in walker.found and not walker.pixels:
             # pixel data is the last element: a copy cut exactly before it ends on an element boundary
             raise HeaderError(f"truncated: an image (it has Rows) whose file ends at byte {source.size} "
                               "without pixel data")
+    finally:
+        os.close(descriptor)
     charset_raw = walker.found.get(CHARSET_TAG, (None, b""))[1]
-    charset = tuple(c.strip(" \0") for c in charset_raw.decode("ascii", "replace").split("\\"))
-    encodings = _encodings(charset if any(charset) else ())
+    encodings = _charset_encodings(charset_raw)
+    memo = _MEMO.get(charset_raw)
+    if memo is None or len(memo) > _MEMO_SIZE:
+        if len(_MEMO) > _MEMO_CHARSETS:
+            _MEMO.clear()
+        memo = _MEMO[charset_raw] = {}
     values = {}
-    for tag, (vr, raw) in walker.found.items():
-        if tag in tags:
-            values[tags[tag]] = _value(vr or _implicit_vr(tag), raw, encodings)
+    for tag, entry in walker.found.items():
+        keyword = tags.get(tag)
+        if keyword is None:
+            continue
+        vr, raw = entry
+        if vr is None:  # implicit VR
+            vr = _implicit_vr(tag)
+            entry = (vr, raw)
+        text = memo.get(entry)  # the entry itself is the key: no tuple to build
+        if text is None:
+            text = _value(vr, raw, encodings)
+            # what pydicom decodes (escape sequences, bytes the codec refuses) may warn: decoded again each time;
+            # ASCII without escapes every DICOM codec reads as ASCII, without pydicom
+            if vr not in _CHARSET_TEXT or raw.isascii() and 0x1B not in raw:
+                memo[vr, raw] = text
+        values[keyword] = text
     return values
+
+
+# Decoded values by the file's raw Specific Character Set, then (VR, raw value): the files of one series repeat
+# their patient, study and series values. Bounded: a charset's values are dropped when there are too many.
+_MEMO: dict[bytes, dict[tuple[str | None, bytes], str]] = {}
+_MEMO_SIZE = 4096
+_MEMO_CHARSETS = 8
+
+
+@functools.lru_cache(maxsize=64)
+def _charset_encodings(raw: bytes) -> list[str]:
+    """The Python encodings of a raw Specific Character Set value."""
+    charset = tuple(c.strip(" \0") for c in raw.decode("ascii", "replace").split("\\"))
+    return _encodings(charset if any(charset) else ())
 
 
 def _implicit_vr(tag: int) -> str:
@@ -292,13 +413,15 @@ def _with_pydicom(path: Path, keywords: Iterable[str]) -> dict[str, str]:
 
 
 @functools.lru_cache(maxsize=32)
-def _tags(keywords: frozenset[str]) -> dict[int, str]:
+def _tags(keywords: frozenset[str]) -> tuple[dict[int, str], frozenset[int]]:
+    """The tags of those keywords the dictionary knows, and what the walker keeps: those, the character set
+    and Rows."""
     found = {}
     for keyword in keywords:
         tag = tag_for_keyword(keyword)
         if tag is not None:
             found[tag] = keyword
-    return found
+    return found, frozenset(found) | {CHARSET_TAG, ROWS_TAG}
 
 
 def read_tags(path: Path, keywords: frozenset[str]) -> dict[str, str]:
@@ -307,7 +430,7 @@ def read_tags(path: Path, keywords: frozenset[str]) -> dict[str, str]:
     Raises HeaderError when the file is not DICOM or is truncated (for little-endian files).
     """
     try:
-        return _fast(path, _tags(keywords))
+        return _fast(path, *_tags(keywords))
     except _Unsupported:
         return _with_pydicom(path, keywords)
     except OSError as err:
@@ -323,19 +446,17 @@ def read_top_level(path: Path) -> tuple[list[tuple[int, str | None, bytes]], lis
     try:
         descriptor = os.open(path, os.O_RDONLY)  # three system calls for a small file (open() makes seven)
         try:
-            data = os.read(descriptor, _READ_SIZE + 1)
-        finally:
-            os.close(descriptor)
-        plain = _plain_elements(data) if len(data) <= _READ_SIZE else None
-        if plain is not None:
-            return plain, _encodings(_charset(plain))
-        with open(path, "rb") as handle:
-            source = _Source(handle, os.fstat(handle.fileno()).st_size)
+            source = _Source(descriptor, _READ_SIZE + 1)  # a byte more than the window: whole if it fits
+            plain = _plain_elements(source.data) if source.size <= _READ_SIZE else None
+            if plain is not None:
+                return plain, _encodings(_charset(plain))
             syntax, start = _meta(source)
             if syntax in DEFLATED or syntax == EXPLICIT_BE:
                 return None
             walker = _AllWalker(source)
             walker.dataset(start, syntax != IMPLICIT_LE, source.size, top=True)
+        finally:
+            os.close(descriptor)
     except (_Unsupported, HeaderError, OSError, struct.error, UnicodeDecodeError):
         return None
     return walker.elements, _encodings(_charset(walker.elements))

@@ -4,6 +4,7 @@ give exactly what pydicom gives, and a plain find imports none of the heavy modu
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import struct
 import subprocess
@@ -87,8 +88,12 @@ def test_the_one_pass_reader_gives_the_walkers_elements_or_leaves_the_file_to_it
     for path in files:
         plain = header._plain_elements(path.read_bytes())
         assert plain is not None, path
-        walked = header._AllWalker(header._Source(path.open("rb"), path.stat().st_size))
-        walked.dataset(header._meta(walked.source)[1], True, walked.source.size, top=True)
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            walked = header._AllWalker(header._Source(descriptor))
+            walked.dataset(header._meta(walked.source)[1], True, walked.source.size, top=True)
+        finally:
+            os.close(descriptor)
         assert plain == walked.elements, path
     # a sequence, an implicit VR file, a cut file: not plain; the walker reads (or refuses) them as before
     ds = pydicom.Dataset()
@@ -106,6 +111,28 @@ def test_the_one_pass_reader_gives_the_walkers_elements_or_leaves_the_file_to_it
         read = header.read_top_level(tmp_path / "seq.dcm")
         assert read is not None and (0x00100020, b"PX1 ") in [(tag, raw) for tag, _, raw in read[0]]
         assert header._plain_elements(data[:-3]) is None
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1, 100_000])  # the file's size past the first read window
+def test_a_response_at_or_past_the_read_window_gives_every_element_whole(tmp_path: Path, extra: int) -> None:
+    def response(pad: int) -> Path:
+        ds = pydicom.Dataset()
+        ds.PatientID = "PX1"
+        ds.add_new(0x00091001, "UN", b"\1" * pad)  # a long value that moves the size
+        ds.StudyDescription = "HEAD"
+        ds.file_meta = pydicom.dataset.FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+        ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.2.2.1"
+        ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4"
+        ds.save_as(tmp_path / "rsp.dcm", enforce_file_format=True)
+        return tmp_path / "rsp.dcm"
+
+    pad = header._READ_SIZE - response(0).stat().st_size + extra
+    path = response(pad)
+    assert path.stat().st_size == header._READ_SIZE + extra
+    read = header.read_top_level(path)
+    assert read is not None
+    assert read[0] == [(0x00081030, "LO", b"HEAD"), (0x00091001, "UN", b"\1" * pad), (0x00100020, "LO", b"PX1 ")]
 
 
 def _identifier(keyword: str, text: str) -> dict[str, str] | None:
