@@ -73,8 +73,8 @@ class _Source:
     def __init__(self, descriptor: int, first: int = _READ_SIZE) -> None:
         self.descriptor, self.start = descriptor, 0
         self.data = os.read(descriptor, first)
-        # a read short of what was asked ends at the end of the file: no stat for a file the window holds
-        self.size = len(self.data) if len(self.data) < first else os.fstat(descriptor).st_size
+        # the size from the file itself, not from a short read: a network filesystem may return less
+        self.size = os.fstat(descriptor).st_size
 
     def view(self, position: int, count: int) -> tuple[bytes, int]:
         """The window holding [position, position+count) and the offset of position in it."""
@@ -330,7 +330,7 @@ def _meta(source: _Source) -> tuple[str, int]:
 
 
 def _fast(path: Path, tags: dict[int, str], wanted: frozenset[int]) -> dict[str, str]:
-    descriptor = os.open(path, os.O_RDONLY)  # three system calls for a file the first window holds
+    descriptor = os.open(path, os.O_RDONLY)  # four system calls for a file the first window holds
     try:
         source = _Source(descriptor)
         syntax, start = _meta(source)
@@ -444,7 +444,7 @@ def read_top_level(path: Path) -> tuple[list[tuple[int, str | None, bytes]], lis
     For C-FIND responses: small files read many times a second, where pydicom's reader is the cost.
     """
     try:
-        descriptor = os.open(path, os.O_RDONLY)  # three system calls for a small file (open() makes seven)
+        descriptor = os.open(path, os.O_RDONLY)  # four system calls for a small file (open() makes seven)
         try:
             source = _Source(descriptor, _READ_SIZE + 1)  # a byte more than the window: whole if it fits
             plain = _plain_elements(source.data) if source.size <= _READ_SIZE else None
