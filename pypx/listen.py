@@ -34,7 +34,7 @@ from typing import IO
 from pypx import procfs
 from pypx.claims import claimed_by_live_worker, prune_empty
 from pypx.dcmtk import argv, runner
-from pypx.dcmtk.storescp_log import read_line
+from pypx.dcmtk.storescp_log import STORING, read_line
 from pypx.dicom.templates import DEFAULT, Templates, sanitize
 from pypx.errors import ConfigError, DiskFull, LocalIOError, PxError
 from pypx.repack import RepackReport, repack_spool
@@ -327,6 +327,17 @@ class Listener:
         """One log line: it wakes the filer; errors are logged, the last lines kept for messages."""
         if not tagged:
             return
+        pid, _, message = tagged.partition(" I: ")
+        if pid.isdigit() and message.startswith(_PER_FILE):  # two a file: read without the parser
+            self._last_activity = time.monotonic()
+            self._recent.append("I: " + message)
+            if message.startswith(STORING):
+                self.stored += 1
+            elif self._filer is not None:
+                self._filer.wake()
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("storescp: I: %s", message)
+            return
         event = read_line(tagged)
         self._last_activity = time.monotonic()
         line = tagged if event.pid is None else f"{event.level}: {tagged.partition(': ')[2]}"
@@ -342,6 +353,9 @@ class Listener:
             log.log(self.error_level, "storescp: %s", line)
         else:
             log.debug("storescp: %s", line)
+
+
+_PER_FILE = (STORING, "Received Store Request")
 
 
 def _await_exit(pid: int, timeout: float) -> None:
