@@ -21,6 +21,7 @@ _ROOT_FLAG = {"study": "-S", "patient": "-P"}
 # movescu/getscu print sub-operation counts only at DEBUG; this config turns on just those loggers.
 LOG_CONFIG = Path(__file__).with_name("log.cfg")
 STORESCP_LOG_CONFIG = Path(__file__).with_name("storescp.cfg")
+STORESCP_CONTEXTS = Path(__file__).with_name("storescp-contexts.cfg")  # what px-listen's storescp accepts
 
 
 def _seconds(value: float) -> str:
@@ -127,9 +128,10 @@ def storescp(
     `--fork`: a child process per association, so a second sender never waits for the first. The
     children's log lines can interleave, so the log is not what says a file is complete (`pypx.spool`).
     """
-    # +xa: accept every transfer syntax DCMTK knows (JPEG, JPEG 2000, RLE, deflate ...), since PACS
-    # often hold compressed images and refuse to decompress them for a C-MOVE.
-    args = [binary, "--fork", "-lc", str(STORESCP_LOG_CONFIG), "+xa", "-aet", aet, "-ta", _seconds(acse_timeout),
+    # images in every transfer syntax DCMTK knows (JPEG, JPEG 2000, RLE, deflate ...), since PACS often hold
+    # compressed images and refuse to decompress them for a C-MOVE; uncompressed preferred when also offered
+    args = [binary, "--fork", "-lc", str(STORESCP_LOG_CONFIG), "-xf", str(STORESCP_CONTEXTS), "Receive",
+            "-aet", aet, "-ta", _seconds(acse_timeout),
             *(["-td", _seconds(dimse_timeout)] if dimse_timeout else []), *tls_args(tls),
             "-od", str(out_dir), "-fe", ".dcm", "--sort-on-study-uid", "st", "-uf"]
     return [*args, str(port)]

@@ -82,6 +82,48 @@ def test_every_file_sent_is_filed_and_recorded(studies: tuple[Path, dict[str, An
     assert list(spool_files(listener.spool)) == []
 
 
+COMPRESSED_ONLY = """[[TransferSyntaxes]]
+[{name}]
+TransferSyntax1 = {syntax}
+
+[[PresentationContexts]]
+[Send]
+PresentationContext1 = MRImageStorage\\{name}
+PresentationContext2 = CTImageStorage\\{name}
+
+[[Profiles]]
+[Send]
+PresentationContexts = Send
+"""
+
+
+@pytest.mark.parametrize(("tool", "options", "name", "syntax", "uid"), [
+    ("dcmcjpeg", ["+e1"], "JPEGLossless", "JPEGLossless:Non-hierarchical-1stOrderPrediction", "1.2.840.10008.1.2.4.70"),
+    ("dcmcrle", [], "RLE", "RLELossless", "1.2.840.10008.1.2.5"),
+])
+def test_a_compressed_image_offered_only_compressed_is_received_and_filed_as_sent(
+        studies: tuple[Path, dict[str, Any]], base: Basemount, tmp_path: Path, tool: str, options: list[str],
+        name: str, syntax: str, uid: str) -> None:
+    import pydicom
+
+    folder, _ = studies
+    source = sorted(folder.rglob("*.dcm"))[0]
+    compressed = tmp_path / "compressed.dcm"
+    subprocess.run([tool, *options, str(source), str(compressed)], check=True, env=runner.child_env())  # noqa: S603
+    assert str(pydicom.dcmread(compressed, stop_before_pixels=True).file_meta.TransferSyntaxUID) == uid
+    config = tmp_path / "send.cfg"
+    config.write_text(COMPRESSED_ONLY.format(name=name, syntax=syntax))
+    with Listener(AET, free_port(), base) as listener:
+        done = runner.run(["storescu", "-xf", str(config), "Send", "-aet", "SENDER", "-aec", AET, "127.0.0.1",
+                           str(listener.port), str(compressed)], wall_timeout=60)
+        assert done.returncode == 0, done.stderr[-400:]
+        assert listener.wait_idle(timeout=30)
+    assert (listener.report.filed, listener.report.quarantined) == (1, 0)
+    dataset = pydicom.dcmread(compressed, stop_before_pixels=True)
+    (path,) = Database(base).held_instances(dataset.SeriesInstanceUID).values()
+    assert str(pydicom.dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID) == uid
+
+
 def test_drain_files_what_has_completed_while_the_receiver_runs(studies: tuple[Path, dict[str, Any]],
                                                                 base: Basemount) -> None:
     folder, manifest = studies

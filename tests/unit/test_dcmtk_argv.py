@@ -144,7 +144,12 @@ def test_storescu_scans_directories_for_dicom_files_only() -> None:
 
 def test_storescp_serves_associations_at_once_and_tags_its_log_lines_with_the_pid() -> None:
     args = argv.storescp("PYPXRECV", 11113, Path("/in"))
-    assert args[-1] == "11113" and "--fork" in args and "+xa" in args
+    assert args[-1] == "11113" and "--fork" in args
+    contexts = Path(args[args.index("-xf") + 1])
+    assert args[args.index("-xf") + 2] == "Receive" and contexts.is_file()
+    text = contexts.read_text()
+    assert "MRImageStorage\\AnyUncompressedFirst" in text and "CTImageStorage\\AnyUncompressedFirst" in text
+    assert "TransferSyntax1  = LocalEndianExplicit" in text and "RLELossless" in text and "JPEG2000" in text
     assert _after(args, "-lc") == str(argv.STORESCP_LOG_CONFIG)
     assert "%i %P: %m%n" in argv.STORESCP_LOG_CONFIG.read_text()
     assert _after(args, "-aet") == "PYPXRECV" and _after(args, "-td") == "120" and _after(args, "-ta") == "30"
