@@ -233,17 +233,37 @@ class Repacker:
                                        tags.get("PatientID", ""), target, size,
                                        {k: v for k, v in tags.items() if k in RECORD_KEYS}))
         kept = self._record(filed, replaced) if filed else 0
+        done = list(range(kept)) + self._recorded_after(filed, kept)
         if quarantined:
             self.db.record_quarantine(quarantined)
         if move:
-            for path in sources[:kept]:
+            for index in done:
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
+                    os.unlink(sources[index])
+        kept = len(done)
         if full is not None or kept < len(filed):
             rest = "it is" if len(todo) - kept == 1 else f"the other {len(todo) - kept} are"
             raise disk_full(self.base.data, f"filed {kept} of {len(todo)} files; {rest} still where they were", full)
         return RepackReport(len(filed), duplicates, len(quarantined), time.monotonic() - started, series,
                             tuple(quarantined))
+
+    def _recorded_after(self, filed: list[FiledInstance], kept: int) -> list[int]:
+        """After a full disk: the files past the first `kept` whose series' records were written all the same
+        (series are written side by side), so they count as filed and their sources go."""
+        if kept >= len(filed):
+            return []
+        recorded: dict[str, dict[str, Path]] = {}
+        found = []
+        for index in range(kept, len(filed)):
+            item = filed[index]
+            if item.series_uid not in recorded:
+                try:
+                    recorded[item.series_uid] = self.db.held_instances(item.series_uid)
+                except LocalIOError:
+                    recorded[item.series_uid] = {}
+            if recorded[item.series_uid].get(item.sop_uid) == item.path and item.path.exists():
+                found.append(index)
+        return found
 
     def _record(self, filed: list[FiledInstance], replaced: set[Path]) -> int:
         """Record the batch: how many of `filed` (from the first) are recorded. On a full disk the newest
