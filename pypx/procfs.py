@@ -2,7 +2,8 @@
 
 A receiver's file is complete once no process of the receiver holds it open: DCMTK creates each file
 with its final name and closes it before answering the C-STORE, so "not open" is the completion signal
-that holds also when several processes (storescp --fork) write into one folder.
+that holds also when several processes (storescp --fork) write into one folder. (The name exists a
+moment before the descriptor is listed here; `pypx.spool` waits for a file to be written to first.)
 """
 
 from __future__ import annotations

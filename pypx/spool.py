@@ -1,4 +1,5 @@
-"""Files a spool while DCMTK writes into it: a file is taken once no writer process holds it open.
+"""Files a spool while DCMTK writes into it: a file is taken once it has been written to and no writer
+process holds it open.
 
 Used by the receiver (storescp and the children it forks, one per association) and by C-GET (getscu's
 output folder). The writers' logs only wake the filer; whether a file is whole is decided by /proc
@@ -39,10 +40,11 @@ class SpoolFiler:
 
     def __init__(self, spool: Path, base: Basemount, writers: Callable[[], list[int]],
                  templates: Templates = DEFAULT, batch_seconds: float = 0.2, batch_size: int = 1000,
-                 safety: float = 1.0, error_level: int = logging.ERROR) -> None:
+                 safety: float = 1.0, error_level: int = logging.ERROR, empty_grace: float = 60.0) -> None:
         self.spool = spool.resolve()
         self.base, self.writers = base, writers
         self.batch_seconds, self.batch_size, self.safety = batch_seconds, batch_size, safety
+        self.empty_grace = empty_grace  # an empty file is taken once this old (or once the writers are gone)
         self.repacker = Repacker(base, templates)
         self.report = RepackReport()
         self.taken = 0
@@ -139,8 +141,15 @@ class SpoolFiler:
         found = list(spool_paths(self.spool))
         if not found:
             return
-        busy = set() if final else procfs.open_files(self.writers(), self.spool)
-        ready = [path for path in found if path not in busy]
+        if not final:
+            # Sizes first, then /proc: a file appears in its folder a moment before the writer's descriptor
+            # is listed in /proc (open(2) links the name, then installs the descriptor), so a file still
+            # empty may be one whose writer /proc does not show yet. Anything written went through a
+            # descriptor installed before the size was read, and /proc shows it if it is still open.
+            found = [path for path in found if _written_to(path, self.empty_grace)]
+            busy = procfs.open_files(self.writers(), self.spool)
+            found = [path for path in found if path not in busy]
+        ready = found
         for start in range(0, len(ready), self.batch_size):
             claimed = [taken for path in ready[start:start + self.batch_size]
                        if (taken := self._claim.take(path)) is not None]
@@ -164,6 +173,16 @@ def retrieve_folder(base: Basemount) -> Iterator[Path]:
         yield folder
     finally:
         _remove_if_empty(folder)
+
+
+def _written_to(path: str, grace: float) -> bool:
+    """Has anything been written to the file, or has it stayed empty past `grace` seconds (left by a
+    writer that died before writing: filed, and quarantined as empty, rather than kept forever)?"""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return False  # taken by another worker
+    return info.st_size > 0 or time.time() - info.st_mtime > grace
 
 
 def _remove_if_empty(folder: Path) -> None:
