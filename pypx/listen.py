@@ -312,7 +312,8 @@ class Listener:
 
     @property
     def _in_association(self) -> bool:
-        return bool(self._process is not None and procfs.children(self._process.pid))
+        # a child that ended its association is a zombie until storescp reaps it, which may take a while
+        return self._process is not None and any(procfs.alive(child) for child in procfs.children(self._process.pid))
 
     # -- the log -------------------------------------------------------------------------------
     def _read_log(self, stream: IO[bytes]) -> None:

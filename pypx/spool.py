@@ -54,6 +54,7 @@ class SpoolFiler:
         self._retry = False  # a batch failed: its files wait in the claim for the next scan
         self._claim: Claim | None = None
         self._wake = threading.Event()
+        self._hurry = threading.Event()  # a flush or stop cuts short the wait that gathers a batch
         self._changed = threading.Condition()
         self._requested = self._done = 0
         self._stopping = False
@@ -76,6 +77,7 @@ class SpoolFiler:
         with self._changed:
             self._requested += 1
             wanted = self._requested
+        self._hurry.set()
         self._wake.set()
         with self._changed:
             self._changed.wait_for(lambda: self._done >= wanted or self._thread is None, timeout)
@@ -87,6 +89,7 @@ class SpoolFiler:
         if self._thread is not None:
             with self._changed:
                 self._stopping = True
+            self._hurry.set()
             self._wake.set()
             self._thread.join()
             self._thread = None
@@ -109,8 +112,9 @@ class SpoolFiler:
             if not urgent:  # writers busy: gather a batch's worth of files
                 pause = self._last_scan + self.batch_seconds - time.monotonic()
                 if pause > 0:
-                    time.sleep(pause)
+                    self._hurry.wait(pause)
             self._wake.clear()
+            self._hurry.clear()
             with self._changed:
                 wanted, final = self._requested, self._stopping
             try:
