@@ -57,7 +57,7 @@ class Receiver:
         return None
 
     def held(self, series_uid: str) -> int:
-        return len(self.db.held_instances(series_uid))
+        return len(self.db.held_files(series_uid))
 
     def received(self) -> int:
         return 0

@@ -11,6 +11,7 @@ elsewhere (not pypx: ChRIS's receiver, another PACS), which is done, but not hel
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,7 +21,7 @@ from pypx import procfs
 from pypx.dicom.results import FindResult
 from pypx.errors import ExitCode
 from pypx.store.records import Database
-from pypx.store.series_records import SeriesState, delivery, retrieve_owner
+from pypx.store.series_records import SeriesState, delivery, instance_files, retrieve_owner
 
 STATES = ("complete", "delivered", "filed", "receiving", "partial", "failed", "requested", "absent")
 DONE = ("complete", "delivered", "filed")  # nothing known to be missing: exit 0
@@ -118,7 +119,7 @@ def owner_alive(state: SeriesState) -> bool:
 
 def _present(state: SeriesState) -> int:
     """Filed instances whose files are still there (a deleted file is not received any more)."""
-    return sum(1 for path in state.instance_paths().values() if path.exists())
+    return sum(1 for path in instance_files(state.raw).values() if os.path.exists(path))
 
 
 def _series_status(state: SeriesState, expected_hint: int | None, pending: int, study_uid: str,

@@ -50,6 +50,7 @@ from pypx.store.series_records import (
     RetrieveAttempt,
     SeriesState,
     StoragePush,
+    instance_files,
 )
 
 __all__ = ["Database", "FiledInstance", "QuarantinedFile", "RetrieveAttempt", "RetrieveRun", "SeriesRequest",
@@ -186,6 +187,10 @@ class QuarantinedFile:
     original_name: str = ""
 
 
+_LEGACY_ENDINGS = tuple(f"-{kind}.json" for kind in SERIES_KINDS)
+_SETTLED_NS = 100_000_000  # a folder's modification time lags changes by a clock tick (a few ms) at most
+
+
 class Database:
     def __init__(self, base: Basemount) -> None:
         self.base = base
@@ -194,6 +199,7 @@ class Database:
         self.series_dir = base.db / "seriesData"
         self.runs_dir = base.db / "retrieving"
         self._runs_seen: tuple[int, list[dict[str, Any]]] | None = None  # (folder mtime, runs oldest first)
+        self._legacy_seen: tuple[int, bool] | None = None  # (series folder mtime, holds pypx 4.0 records)
 
     # -- paths ---------------------------------------------------------------------------------
     def series_file(self, series_uid: str) -> Path:
@@ -221,12 +227,35 @@ class Database:
         return record
 
     def _legacy_raw(self, series_uid: str) -> dict[str, Any]:
-        raw = {}
+        raw: dict[str, Any] = {}
+        if not self._may_hold_legacy():
+            return raw
         for kind in SERIES_KINDS:
             value = read_json(self.legacy_series_file(series_uid, kind))
             if value is not None:
                 raw[kind] = value
         return raw
+
+    def _may_hold_legacy(self) -> bool:
+        """Does the series folder hold any pypx 4.0 record? Read from a listing of the folder, taken again
+        whenever the folder has changed since (a listing taken in the same moment as a change is not trusted
+        later: its modification time cannot tell the two apart)."""
+        try:
+            changed = os.stat(self.series_dir).st_mtime_ns
+        except FileNotFoundError:
+            return False
+        seen = self._legacy_seen
+        if seen is not None and seen[0] == changed:
+            return seen[1]
+        listed = time.time_ns()
+        try:
+            names = os.listdir(self.series_dir)
+        except FileNotFoundError:
+            return False
+        held = any(name.endswith(_LEGACY_ENDINGS) for name in names)
+        if listed - changed > _SETTLED_NS:  # the folder had not changed for a while: the listing stands
+            self._legacy_seen = (changed, held)
+        return held
 
     def _update_series(self, series_uid: str, **changes: Callable[[Any], Any]) -> None:
         """Change sections of the series' record in one locked write; a change returning None drops
@@ -621,7 +650,11 @@ class Database:
 
     def held_instances(self, series_uid: str) -> dict[str, Path]:
         """SOPInstanceUID -> path of every instance recorded as filed for the series (in its own folder)."""
-        return SeriesState.from_json(series_uid, self._raw_for_reading(series_uid)).instance_paths()
+        return {sop: Path(path) for sop, path in self.held_files(series_uid).items()}
+
+    def held_files(self, series_uid: str) -> dict[str, str]:
+        """`held_instances` as text."""
+        return instance_files(self._raw_for_reading(series_uid))
 
     def study(self, study_uid: str) -> dict[str, Any] | None:
         result: dict[str, Any] | None = read_json(self.study_file(study_uid))

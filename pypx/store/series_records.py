@@ -8,6 +8,8 @@ absent. Writing goes through `Database` (one locked read-modify-write per change
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,13 +100,24 @@ class PackedInstance:
 
 @dataclass(frozen=True)
 class PackRecord:
-    """`<uid>-pack.json`: every instance filed for the series, by SOPInstanceUID."""
+    """`<uid>-pack.json`: every instance filed for the series, by SOPInstanceUID (read from the record when
+    first asked for: most readers want only the count, or nothing of it)."""
 
-    instances: dict[str, PackedInstance] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=dict)  # SOPInstanceUID -> its entry, as recorded
+
+    @functools.cached_property
+    def instances(self) -> dict[str, PackedInstance]:
+        instances = {}
+        for sop, entry in self.raw.items():
+            entry = _dict(entry)
+            if _text(entry.get("path")):
+                instances[str(sop)] = PackedInstance(_text(entry["path"]), _int(entry.get("bytes")) or 0,
+                                                     _text(entry.get("at")), _text(entry.get("folder")))
+        return instances
 
     @property
     def count(self) -> int:
-        return len(self.instances)
+        return sum(1 for entry in self.raw.values() if isinstance(entry, Mapping) and _text(entry.get("path")))
 
     @property
     def bytes(self) -> int:
@@ -112,13 +125,7 @@ class PackRecord:
 
     @classmethod
     def from_json(cls, raw: Any) -> PackRecord:
-        instances = {}
-        for sop, entry in _dict(_dict(raw).get("instances")).items():
-            entry = _dict(entry)
-            if _text(entry.get("path")):
-                instances[str(sop)] = PackedInstance(_text(entry["path"]), _int(entry.get("bytes")) or 0,
-                                                     _text(entry.get("at")), _text(entry.get("folder")))
-        return cls(instances)
+        return cls(_dict(_dict(raw).get("instances")))
 
 
 @dataclass(frozen=True)
@@ -255,6 +262,27 @@ class RegisterRecord:
 
 
 SERIES_KINDS = ("meta", "retrieve", "pack", "quarantine", "push", "register")
+
+
+def instance_files(raw: Mapping[str, Any]) -> dict[str, str]:
+    """SOPInstanceUID -> the file (as text) of every instance the raw series record lists as filed: what
+    `SeriesState.instance_paths` gives, read straight from the record (the filer and px-status read it
+    for every series, many times a retrieve)."""
+    pack, meta = raw.get("pack"), raw.get("meta")
+    instances = pack.get("instances") if isinstance(pack, Mapping) else None
+    if not isinstance(instances, Mapping):
+        return {}
+    base = meta.get("SeriesBaseDir") if isinstance(meta, Mapping) else None
+    base = base if isinstance(base, str) and base else None
+    files = {}
+    for sop, entry in instances.items():
+        if not isinstance(entry, Mapping):
+            continue
+        name = _text(entry.get("path"))
+        folder = _text(entry.get("folder")) or base
+        if name and folder is not None:
+            files[str(sop)] = os.path.join(folder, name)
+    return files
 
 
 @dataclass(frozen=True)

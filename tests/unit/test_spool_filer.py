@@ -67,8 +67,9 @@ def test_an_empty_file_waits_while_writers_live_and_is_quarantined_once_they_are
         report = filer.stop()
     assert (report.filed, report.quarantined) == (1, 1)
     assert list(spool_files(spool)) == []
-    kept = [p for p in base.quarantine.rglob("*just-created*") if p.is_file()]
-    assert kept and kept[0].stat().st_size == 0  # quarantined, never deleted
+    kept = [p for p in base.quarantine.rglob("*just-created") if p.is_file()]
+    assert len(kept) == 1 and kept[0].stat().st_size == 0  # quarantined, never deleted
+    assert kept[0].with_name(kept[0].name + ".reason").read_text().strip()  # with why
 
 
 def test_an_empty_file_older_than_the_grace_is_taken_while_writers_live(
