@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pypx.dcmtk.outcome import SubOperations
 from pypx.errors import LocalIOError, PxError
 from pypx.plan import Request, SeriesPlan, final_state
-from pypx.store.records import RetrieveAttempt, RetrieveRun, SeriesRequest
+from pypx.store.records import RetrieveAttempt, RetrieveRun, SeriesRequest, safe_name
 
 if TYPE_CHECKING:
     from pypx.move import Result, Retriever, SeriesOutcome
@@ -55,6 +55,8 @@ class Ledger:
         self._writing: dict[str, SeriesOutcome | None] = {}  # attempts being written (by the filer: their outcome)
         self._deferred: set[str] = set()  # answered, not yet all filed
         self._recheck_queued = threading.Event()
+        self._touched: set[str] | None = set()  # series filed since the last recheck (None: any may have been)
+        self._record_names = {safe_name(uid): uid for uid in self.plans}
         self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="ledger", daemon=True)
@@ -69,15 +71,28 @@ class Ledger:
             self.r.receiver.settle_with(self)
         return self
 
-    def filed(self) -> None:
-        """The receiver filed files (from its thread): deferred series are looked at again, once."""
-        if self._deferred and not self._recheck_queued.is_set():
+    def filed(self, series: Iterable[str] | None = None) -> None:
+        """The receiver filed files of `series` (UIDs or record file names; None: of any), from its
+        thread: those of them that are deferred are looked at again, once."""
+        with self._lock:
+            if series is None:
+                self._touched = None
+            elif self._touched is not None:
+                for item in series:
+                    uid = item if item in self.plans else self._record_names.get(item)
+                    if uid is not None:
+                        self._touched.add(uid)
+            if not self._deferred or not self._touched and self._touched is not None \
+                    or self._recheck_queued.is_set():
+                return
             self._recheck_queued.set()
-            self._jobs.put(self._recheck)
+        self._jobs.put(self._recheck)
 
     def _recheck(self) -> None:
-        self._recheck_queued.clear()
-        self._early(sorted(self._deferred))
+        with self._lock:
+            self._recheck_queued.clear()
+            touched, self._touched = self._touched, set()
+        self._early(sorted(self._deferred if touched is None else self._deferred & touched))
 
     def _run(self) -> None:
         while True:
@@ -122,6 +137,8 @@ class Ledger:
     def _early(self, uids: Sequence[str]) -> None:
         receiver = self.r.receiver
         assert receiver is not None
+        with self._lock:  # those the filer wrote meanwhile need no look
+            uids = [uid for uid in uids if uid not in self.outcomes and uid not in self._writing]
         ready = [uid for uid in uids if not any(res.error for _, res in self._pairs(uid))]
         targets = {uid: self._target(uid) for uid in ready}
         held = receiver.count(targets)

@@ -27,7 +27,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
 
@@ -126,7 +126,8 @@ class Listener:
         self._reader: threading.Thread | None = None
         self._filer: SpoolFiler | None = None
         self._log_ended = threading.Event()
-        self.on_filed: Callable[[], None] = lambda: None  # called after each batch is filed and recorded
+        # called after each batch is filed and recorded, with the series it filed files of
+        self.on_filed: Callable[[Iterable[str]], None] = lambda series: None
         self._settler: Settler | None = None
 
     # -- life cycle ----------------------------------------------------------------------------
@@ -165,7 +166,7 @@ class Listener:
         self._filer = SpoolFiler(self.spool, self.base, self._writers, self.templates, self.batch_seconds,
                                  self.batch_size,
                                  error_level=logging.ERROR if self.error_level >= logging.WARNING else self.error_level)
-        self._filer.on_filed = lambda: self.on_filed()
+        self._filer.on_filed = lambda series: self.on_filed(series)
         self._filer.repacker.settler = self._settler
         self._filer.start()
         os.set_blocking(reader, True)

@@ -16,7 +16,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pypx.errors import LocalIOError, PxError, UsageError
@@ -72,8 +72,9 @@ class Receiver:
             return disk_full(self.base.incoming, "the files the PACS sent could not be stored")
         return None
 
-    def watch(self, changed: Callable[[], None]) -> None:
-        """Call `changed` whenever files may have been filed (until `stop`)."""
+    def watch(self, changed: Callable[[Iterable[str] | None], None]) -> None:
+        """Call `changed` whenever files may have been filed (until `stop`), with the series filed (their
+        UIDs, or the names of their record files; None: any series may have been)."""
         return None
 
     def settle_with(self, settler: Settler) -> None:
@@ -124,7 +125,7 @@ class OnDemand(Receiver):
         failure: PxError | None = self.listener.failing()
         return failure or super().failing()
 
-    def watch(self, changed: Callable[[], None]) -> None:
+    def watch(self, changed: Callable[[Iterable[str] | None], None]) -> None:
         self.listener.on_filed = changed
 
     def settle_with(self, settler: Settler) -> None:
@@ -167,13 +168,16 @@ class Standing(Receiver):
             raise error
         self._watching = threading.Event()
 
-    def watch(self, changed: Callable[[], None]) -> None:
+    def watch(self, changed: Callable[[Iterable[str] | None], None]) -> None:
         """px-listen records what it files: woken by the database's writes (inotify), not a timer."""
         def run() -> None:
             with Changes(self.db.series_dir) as changes:
                 while not self._watching.is_set():
-                    if changes.wait(1.0):
-                        changed()
+                    names = changes.changed(1.0)
+                    if names is None:
+                        changed(None)
+                    elif names:
+                        changed({name[:-5] for name in names if name.endswith(".json")})
 
         threading.Thread(target=run, name="db-watch", daemon=True).start()
 

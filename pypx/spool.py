@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from pypx import procfs
@@ -60,7 +60,8 @@ class SpoolFiler:
         self._stopping = False
         self._last_scan = 0.0
         self._thread: threading.Thread | None = None
-        self.on_filed: Callable[[], None] = lambda: None  # called after each batch is filed and recorded
+        # called after each batch is filed and recorded, with the series it filed files of
+        self.on_filed: Callable[[Iterable[str]], None] = lambda series: None
 
     def start(self) -> SpoolFiler:
         self.spool.mkdir(parents=True, exist_ok=True)
@@ -139,8 +140,9 @@ class SpoolFiler:
             self._retry = False
             waiting = self._claim.held()
             if waiting:
-                self.report += self.repacker.repack(waiting, move=True)
-                self.on_filed()
+                batch = self.repacker.repack(waiting, move=True)
+                self.report += batch
+                self.on_filed(batch.series.keys())
             self.failure = self.error = None  # what could not be filed is filed now: nothing left to report
         found = list(spool_paths(self.spool))
         if not found:
@@ -158,9 +160,10 @@ class SpoolFiler:
             claimed = [taken for path in ready[start:start + self.batch_size]
                        if (taken := self._claim.take(path)) is not None]
             self.taken += len(claimed)
-            self.report += self.repacker.repack(claimed, move=True)
+            batch = self.repacker.repack(claimed, move=True)
+            self.report += batch
             self.failure = None
-            self.on_filed()
+            self.on_filed(batch.series.keys())
 
 
 # -- a C-GET's own folder ---------------------------------------------------------------------------

@@ -189,6 +189,7 @@ class QuarantinedFile:
 
 _LEGACY_ENDINGS = tuple(f"-{kind}.json" for kind in SERIES_KINDS)
 _SETTLED_NS = 100_000_000  # a folder's modification time lags changes by a clock tick (a few ms) at most
+_LISTING_TTL = 1.0
 
 
 class Database:
@@ -199,7 +200,8 @@ class Database:
         self.series_dir = base.db / "seriesData"
         self.runs_dir = base.db / "retrieving"
         self._runs_seen: tuple[int, list[dict[str, Any]]] | None = None  # (folder mtime, runs oldest first)
-        self._legacy_seen: tuple[int, bool] | None = None  # (series folder mtime, holds pypx 4.0 records)
+        # (series folder mtime, when listed, listed well after that change, holds pypx 4.0 records)
+        self._legacy_seen: tuple[int, float, bool, bool] | None = None
 
     # -- paths ---------------------------------------------------------------------------------
     def series_file(self, series_uid: str) -> Path:
@@ -226,9 +228,9 @@ class Database:
             raise LocalIOError(f"{path} is not a series record (a JSON object)", "fix or remove the file")
         return record
 
-    def _legacy_raw(self, series_uid: str) -> dict[str, Any]:
+    def _legacy_raw(self, series_uid: str, exact: bool = False) -> dict[str, Any]:
         raw: dict[str, Any] = {}
-        if not self._may_hold_legacy():
+        if not exact and not self._may_hold_legacy():
             return raw
         for kind in SERIES_KINDS:
             value = read_json(self.legacy_series_file(series_uid, kind))
@@ -237,24 +239,26 @@ class Database:
         return raw
 
     def _may_hold_legacy(self) -> bool:
-        """Does the series folder hold any pypx 4.0 record? Read from a listing of the folder, taken again
-        whenever the folder has changed since (a listing taken in the same moment as a change is not trusted
-        later: its modification time cannot tell the two apart)."""
+        """Does the series folder hold any pypx 4.0 record? From a listing of the folder, taken again when
+        the folder has changed since and the listing is older than a second: a reader may miss, for that
+        second, a record that a pypx 4.0 process is writing at the same time (writes look for them always)."""
         try:
             changed = os.stat(self.series_dir).st_mtime_ns
         except FileNotFoundError:
             return False
+        now = time.monotonic()
         seen = self._legacy_seen
-        if seen is not None and seen[0] == changed:
-            return seen[1]
+        if seen is not None and (seen[0] == changed and seen[2] or now - seen[1] < _LISTING_TTL):
+            return seen[3]
         listed = time.time_ns()
         try:
             names = os.listdir(self.series_dir)
         except FileNotFoundError:
             return False
         held = any(name.endswith(_LEGACY_ENDINGS) for name in names)
-        if listed - changed > _SETTLED_NS:  # the folder had not changed for a while: the listing stands
-            self._legacy_seen = (changed, held)
+        # unchanged for a while before the listing: it stands until the folder changes (a modification time
+        # lags by a clock tick at most, so a listing taken in the same tick as a change could miss a later one)
+        self._legacy_seen = (changed, now, listed - changed > _SETTLED_NS, held)
         return held
 
     def _update_series(self, series_uid: str, **changes: Callable[[Any], Any]) -> None:
@@ -265,7 +269,7 @@ class Database:
 
         def whole(current: Any) -> Any:
             if current is None:
-                current = self._legacy_raw(series_uid)
+                current = self._legacy_raw(series_uid, exact=True)
                 folded.extend(current)
             elif not isinstance(current, dict):
                 raise LocalIOError(f"{path} is not a series record (a JSON object)", "fix or remove the file")

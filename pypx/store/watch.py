@@ -11,6 +11,8 @@ import contextlib
 import ctypes
 import os
 import select
+import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 _IN_MOVED_TO = 0x00000080
@@ -19,6 +21,7 @@ _IN_CREATE = 0x00000100
 _IN_NONBLOCK = 0o4000
 _IN_CLOEXEC = 0o2000000
 _FALLBACK = 0.05
+_EVENT = struct.Struct("iIII")
 
 
 class Changes:
@@ -47,13 +50,31 @@ class Changes:
 
     def wait(self, timeout: float) -> bool:
         """Block until something in the folder changes (True) or `timeout` s pass (False)."""
+        return self.changed(timeout) != set()
+
+    def changed(self, timeout: float) -> set[str] | None:
+        """Block until something in the folder changes or `timeout` s pass: the names of the files that
+        changed (empty: nothing did), or None when they cannot be known (no inotify: anything may have)."""
         if self._fd < 0:
             select.select([], [], [], min(timeout, _FALLBACK))
-            return True
+            return None
         ready, _, _ = select.select([self._fd], [], [], max(0.0, timeout))
         if not ready:
-            return False
+            return set()
+        names: set[str] = set()
         with contextlib.suppress(BlockingIOError):
-            while os.read(self._fd, 65536):
-                pass
-        return True
+            while data := os.read(self._fd, 65536):
+                names.update(_names(data))
+        return names
+
+
+def _names(data: bytes) -> Iterator[str]:
+    """The file names of a buffer of inotify events (struct inotify_event: wd, mask, cookie, len, name)."""
+    offset = 0
+    while offset + _EVENT.size <= len(data):
+        _, _, _, length = _EVENT.unpack_from(data, offset)
+        offset += _EVENT.size
+        name = data[offset:offset + length].split(b"\0", 1)[0]
+        offset += length
+        if name:
+            yield name.decode("utf-8", "surrogateescape")
