@@ -11,18 +11,22 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pypx.chain import ActionOutcome, ChainContext
+from pypx.chain import ActionOutcome, ChainContext, error_outcome, run_one
 from pypx.chris.config import CubeSettings, StorageSettings, cube_settings, storage_settings
+from pypx.dicom.query import Query
 from pypx.dicom.results import FindResult
 from pypx.dicom.templates import DEFAULT, DEFAULT_IMAGE, Templates
-from pypx.errors import ConfigError, ExitCode, UsageError
+from pypx.errors import ConfigError, ExitCode, PxError, UsageError
 from pypx.plan import RECEIVERS, RetrieveOptions, parse_delay
 from pypx.push import PushOptions
 from pypx.report import ReportOptions, options_from_flags
 from pypx.settings import PacsSettings, resolve_pacs
 from pypx.store.layout import Basemount
+
+if TYPE_CHECKING:
+    from pypx.move import RetrieveReport
 
 # keys every action accepts and ignores: pfdcm sends the database with each action's options, and
 # the chain always uses the find's database
@@ -113,6 +117,32 @@ class RetrieveAction:
             raise ConfigError("retrieve needs a PACS", "give --PACS KEY or --aec/--serverIP/--serverPort")
         context.feedback("[ retrieve ]")
         report = retrieve(result, context.pacs, context.base, self.options, feedback=context.feedback)
+        return self._outcome(report)
+
+    def with_find(self, query: Query, limit: int | None, findscu: str,
+                  context: ChainContext) -> tuple[FindResult, ActionOutcome]:
+        """The find and this retrieve at once (`pypx.move.find_and_retrieve`): the find's result and the
+        retrieve's outcome. The find's errors are raised; the retrieve's are its outcome, as in a chain."""
+        from pypx.find import find
+        from pypx.move import Retriever, overlaps
+
+        if context.pacs is None:
+            raise ConfigError("retrieve needs a PACS", "give --PACS KEY or --aec/--serverIP/--serverPort")
+        if not overlaps(query, self.options, context.pacs):
+            result = find(context.pacs, query, limit=limit, binary=findscu)
+            return result, run_one(self, result, context)
+        context.feedback("[ retrieve ]")
+        found: list[FindResult] = []
+        try:
+            result, report = Retriever(context.pacs, context.base, self.options, feedback=context.feedback) \
+                .run_with_find(query, limit, findscu, on_found=found.append)
+        except PxError as err:
+            if not found:
+                raise
+            return found[0], error_outcome(self.name, err)
+        return result, self._outcome(report)
+
+    def _outcome(self, report: RetrieveReport) -> ActionOutcome:
         code = report.error.exit_code if report.error else ExitCode.OK if report.ok else ExitCode.PARTIAL
         done = sum(s.state in ("complete", "skipped") for s in report.series)
         text = f"retrieve: {done}/{len(report.series)} series complete in {report.seconds:.1f} s"

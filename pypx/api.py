@@ -55,6 +55,7 @@ __all__ = [
     "RegisterReport", "RepackReport", "ReportOptions", "RetrieveOptions", "RetrieveReport", "SeriesOutcome",
     "SeriesPush", "SeriesRef", "SeriesRegistration", "SeriesState", "SeriesStatus", "StorageSettings",
     "StudyResult", "StudyStatus", "Templates", "Timeouts", "Tls", "chain", "cube_settings", "echo", "find",
+    "find_and_retrieve",
     "from_pypx_json", "pacs_settings", "push", "register", "repack", "report", "retrieve", "set_service",
     "status", "storage_settings", "to_dicom_json", "to_pypx_json",
 ]
@@ -79,6 +80,17 @@ def retrieve(result: FindResult, pacs: PacsSettings, base: Basemount,
     from pypx.move import retrieve as run
 
     return run(result, pacs, base, options or RetrieveOptions())
+
+
+def find_and_retrieve(pacs: PacsSettings, query: Query, base: Basemount, options: RetrieveOptions | None = None,
+                      limit: int | None = None) -> tuple[FindResult, RetrieveReport]:
+    """`find` then `retrieve` of what it found, the retrieve starting while the find still asks for series
+    (studies none of which is here are requested whole from the moment the study level is answered), for
+    queries at series depth without series filters; otherwise one after the other. What `px-find --then
+    retrieve` runs. A failed find raises (what arrived meanwhile stays filed)."""
+    from pypx.move import find_and_retrieve as run
+
+    return run(query, pacs, base, options or RetrieveOptions(), limit=limit)
 
 
 def status(base: Basemount, result: FindResult | None = None, study_uids: Iterable[str] = (),

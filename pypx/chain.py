@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pypx.dicom.results import FindResult
+from pypx.errors import PxError
 from pypx.settings import PacsSettings
 from pypx.store.layout import Basemount
 
@@ -42,3 +43,15 @@ class Action(Protocol):
     def name(self) -> str: ...
 
     def __call__(self, result: FindResult, context: ChainContext) -> ActionOutcome: ...
+
+
+def error_outcome(name: str, err: PxError) -> ActionOutcome:
+    """The outcome of an action that failed: recorded, and the chain goes on."""
+    return ActionOutcome(name, int(err.exit_code), {"status": "error", "error": str(err)}, f"{name}: {err}")
+
+
+def run_one(action: Action, result: FindResult, context: ChainContext) -> ActionOutcome:
+    try:
+        return action(result, context)
+    except PxError as err:
+        return error_outcome(action.name, err)

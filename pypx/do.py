@@ -12,9 +12,9 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pypx.chain import Action, ActionOutcome, ChainContext
+from pypx.chain import Action, ActionOutcome, ChainContext, run_one
 from pypx.dicom.results import FindResult, to_pypx_json
-from pypx.errors import ExitCode, PxError, UsageError
+from pypx.errors import ExitCode, UsageError
 from pypx.store.layout import Basemount
 
 __all__ = ["ACTIONS", "Action", "ActionOutcome", "ChainContext", "action_names", "chain_code", "chain_json",
@@ -65,15 +65,7 @@ def _binder(name: str) -> Callable[[dict[str, Any], Basemount, Mapping[str, str]
 
 def run_chain(actions: Sequence[Action], result: FindResult, context: ChainContext) -> list[ActionOutcome]:
     """Run every action in order; an action that fails is recorded and the chain goes on."""
-    outcomes = []
-    for action in actions:
-        try:
-            outcome = action(result, context)
-        except PxError as err:
-            outcome = ActionOutcome(action.name, int(err.exit_code), {"status": "error", "error": str(err)},
-                                    f"{action.name}: {err}")
-        outcomes.append(outcome)
-    return outcomes
+    return [run_one(action, result, context) for action in actions]
 
 
 def chain_code(outcomes: Sequence[ActionOutcome]) -> int:

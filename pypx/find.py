@@ -224,8 +224,12 @@ StudySink = Callable[[StudyResult, str], None]  # a study with its series, and t
 
 
 def find(pacs: PacsSettings, query: Query, limit: int | None = None, binary: str = "findscu",
-         on_study: StudySink | None = None) -> FindResult:
+         on_study: StudySink | None = None,
+         on_studies: Callable[[Sequence[Match]], None] | None = None) -> FindResult:
     """Run the query to its depth; studies with no matching series (when series are filtered) are dropped.
+
+    `on_studies` gets the study matches once the study level is answered, before any series query (a
+    retrieve can start on them meanwhile).
 
     With `on_study`, each study goes to it as soon as it is complete and the returned result holds no
     studies: at study depth as its answer arrives (Patient Root: as its patient's study query ends), at
@@ -288,6 +292,8 @@ def find(pacs: PacsSettings, query: Query, limit: int | None = None, binary: str
             for study in study_matches:
                 emit(StudyResult(study))
 
+    if on_studies is not None and query.depth != "STUDY":
+        on_studies(study_matches)
     if query.depth == "SERIES":
         def one_study(index: int, series: list[Match]) -> None:
             if series or not query.filters_below("STUDY"):

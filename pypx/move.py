@@ -9,6 +9,7 @@ pynetdicom for DICOM TLS), reads each request's final response as it comes, wait
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import tempfile
@@ -16,25 +17,29 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pypx.dcmtk import argv, outcome, runner
 from pypx.dcmtk.outcome import SubOperations
 from pypx.dcmtk.retrieve_log import Answer, RetrieveLog
-from pypx.dicom.results import FindResult
+from pypx.dicom.query import Query
+from pypx.dicom.results import FindResult, Match
 from pypx.errors import AssociationRejected, Interrupted, LocalIOError, NetworkError, PxError, TimeoutError_
-from pypx.find import write_query_file
+from pypx.find import find, write_query_file
 from pypx.ledger import Ledger
 from pypx.plan import (
     Request,
     RetrieveOptions,
     SeriesPlan,
+    early_request,
     effective,
+    fresh_study,
     parse_delay,
     plan,
     requests,
+    whole_plans,
 )
 from pypx.receiver import OnDemand, Receiver, Standing
 from pypx.receiver import start as start_receiver
@@ -116,6 +121,10 @@ class Retriever:
         self.stopped_by: PxError | None = None
         self._errors: dict[str, PxError] = {}  # series UID -> the error its retrieve met
         self._filers: list[SpoolFiler] = []  # those of the C-GETs running
+        # a retrieve started before the find ended: answers kept until the ledger exists, and the requests
+        # sent before their series were known (by id) -> the same with their plans
+        self._pending: list[tuple[Request, Result]] | None = None
+        self._filled: dict[int, Request] = {}
 
     # -- sending -------------------------------------------------------------------------------
     def end_run(self, err: PxError) -> None:
@@ -167,6 +176,8 @@ class Retriever:
 
     def answered(self, request: Request, answer: Answer, received_before: int) -> PxError | None:
         """A final response came: show progress; a failure may mean the receiver died (then stop)."""
+        with self._lock:
+            request = self._filled.get(id(request), request)
         if len(request.plans) == 1:
             plan_ = request.plans[0]
             self.progress(plan_, plan_.held + answer.counts.completed + answer.counts.warning)
@@ -192,8 +203,20 @@ class Retriever:
 
     def what(self, request: Request) -> str:
         verb = "C-GET" if self.options.method == "get" else "C-MOVE"
-        return (f"{verb} of study {request.plans[0].study.uid}" if request.level == "STUDY"
+        return (f"{verb} of study {request.study_uid}" if request.level == "STUDY"
                 else f"{verb} of series {request.plans[0].uid}")
+
+    def tell_ledger(self, request: Request, result: Result) -> None:
+        """A request's result, for the ledger; kept until it exists (a retrieve started before the find
+        ended: its requests are sent before their series are known)."""
+        with self._lock:
+            ledger = self.ledger
+            if ledger is None:
+                if self._pending is not None:
+                    self._pending.append((request, result))
+                return
+            request = self._filled.get(id(request), request)
+        ledger.answered(request, result)
 
     def _exchange(self, chunk: Sequence[Request]) -> list[Result]:
         """Send every request of `chunk` over one association; the result of each."""
@@ -227,12 +250,11 @@ class Retriever:
                 if answer is not None and answer.index < len(chunk):
                     results[answer.index] = Result(answer, self.answered(chunk[answer.index], answer,
                                                                           received_before))
-                    if self.ledger is not None:
-                        self.ledger.answered(chunk[answer.index], results[answer.index])
+                    self.tell_ledger(chunk[answer.index], results[answer.index])
                 elif filer is not None and answer is None and line.startswith("I: Sending C-STORE Response"):
                     filer.wake()
 
-            images = sum(p.expected or 100 for request in chunk for p in request.plans)
+            images = sum(request.images for request in chunk)
             known_error: PxError | None = None
             try:
                 done = runner.run_streaming(command, on_line, wall_timeout=600 + images * 2, on_start=pid.append,
@@ -258,8 +280,7 @@ class Retriever:
         index = next((i for i, result in enumerate(results) if result.answer is None), None)
         if index is not None and index < sent:
             results[index] = Result(None, Interrupted("interrupted while retrieving"))
-            if self.ledger is not None:
-                self.ledger.answered(chunk[index], results[index])
+            self.tell_ledger(chunk[index], results[index])
 
     def _cut_off(self, chunk: Sequence[Request], results: list[Result], reader: RetrieveLog,
                  done: runner.Completed, received_before: int, known_error: PxError | None = None) -> None:
@@ -335,40 +356,133 @@ class Retriever:
     # -- all -----------------------------------------------------------------------------------
     def run(self, plans: Sequence[SeriesPlan]) -> RetrieveReport:
         report = RetrieveReport()
-        self.started = started = time.monotonic()
+        self.started = time.monotonic()
         parse_delay(self.options.delay)
         report.series.extend(self._skipped(p) for p in plans if p.skip)
         reqs = requests(plans, self.options)
         if reqs:
             self.receiver = start_receiver(self.pacs, self.base, self.options)
-            interrupted: Interrupted | None = None
+            self._retrieve(reqs, lambda: self._send_all(reqs), report)
+        return self._finished(report, plans)
+
+    def run_with_find(self, query: Query, limit: int | None = None, binary: str = "findscu",
+                      on_found: Callable[[FindResult], None] | None = None) -> tuple[FindResult, RetrieveReport]:
+        """Find and retrieve at once: the studies none of which is known here are requested whole as soon
+        as the study level is answered, while their series are still being asked for (one association,
+        as the rest); the other studies are planned and requested once the find has ended. For a query
+        at series depth without filters below the study, one association, no pacing (`overlaps`)."""
+        early: list[Request] = []
+        sent: list[Result] = []
+        failure: list[BaseException] = []
+        sender: threading.Thread | None = None
+
+        def send() -> None:
             try:
-                self.ledger = Ledger(self, reqs).start()
-                try:
-                    results = self._send_all(reqs)
-                except (KeyboardInterrupt, Interrupted) as err:
-                    interrupted = err if isinstance(err, Interrupted) else Interrupted("interrupted")
-                    with self._lock:
-                        self.stopped_by = interrupted
-                    self.stop_event.set()
-                    results = list(self.ledger.results)
-                # stopped (interrupted, or an error every request meets): no long wait for a standing receiver
-                report.series += self.ledger.finish(results, quick=interrupted is not None or
-                                                    self.stopped_by is not None)
-            finally:
-                self.stop_event.set()  # ends the watchers of finished tools
-                try:
-                    self.receiver.stop(grace=1.0 if interrupted is not None else 5.0)
-                except LocalIOError as err:  # what is left cannot be filed (a full disk): it stays in the spool
-                    self.end_run(err)
+                sent.extend(self._send_all(early))
+            except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
+                failure.append(err)
+                self.stop_event.set()
+
+        def on_studies(matches: Sequence[Match]) -> None:
+            nonlocal sender
+            chosen = {m.get("StudyInstanceUID"): m for m in matches if fresh_study(m, self.db, self.options)}
+            if not chosen:
+                return
+            try:
+                receiver = start_receiver(self.pacs, self.base, self.options)
+            except PxError as err:  # not the find's error: met again, and reported, by the retrieve after it
+                log.debug("retrieve not started during the find: %s", err)
+                return
+            early.extend(early_request(m) for m in chosen.values())
+            self.started = time.monotonic()
+            self.receiver = receiver
+            with self._lock:
+                self._pending = []
+            sender = threading.Thread(target=send, name="retrieve", daemon=True)
+            sender.start()
+
+        try:
+            result = find(self.pacs, query, limit=limit, binary=binary, on_studies=on_studies)
+        except BaseException:
+            if sender is not None:  # what arrived is filed; the find's error is the outcome
+                self.stop_event.set()
+                sender.join()
+                with contextlib.suppress(PxError):
+                    self.receiver.stop(grace=1.0)  # type: ignore[union-attr]
+            raise
+        if on_found is not None:
+            on_found(result)
+        if sender is None:
+            return result, self.run(plan(result, self.pacs, self.db, self.options))
+
+        studies = {study.uid: study for study in result.studies}
+        filled = [Request("STUDY", whole_plans(studies[r.early_study]) if r.early_study in studies else (),
+                          early_study=r.early_study) for r in early]
+        sent_early = {r.early_study for r in early}
+        rest = plan(replace(result, studies=tuple(s for s in result.studies if s.uid not in sent_early)),
+                    self.pacs, self.db, self.options)
+        report = RetrieveReport()
+        report.series.extend(self._skipped(p) for p in rest if p.skip)
+        later = requests(rest, self.options)
+        with self._lock:
+            self._filled = {id(r): f for r, f in zip(early, filled, strict=True)}
+
+        def send_rest() -> list[Result]:
+            while sender.is_alive():  # noqa: B023 - set above; a join with a timeout lets SIGINT through
+                sender.join(0.2)  # type: ignore[union-attr]
+            if failure:
+                raise failure[0]
+            return sent + (self._send_all(later) if later and not self.stop_event.is_set() else [Result() for _ in later])
+
+        self._retrieve(filled + later, send_rest, report)
+        plans = [p for r in filled for p in r.plans] + list(rest)
+        return result, self._finished(report, plans)
+
+    def _retrieve(self, reqs: list[Request], send: Callable[[], list[Result]], report: RetrieveReport) -> None:
+        """Keep the ledger of `reqs` while `send` sends them (answers that came before it are handed to it
+        first), settle, record, stop the receiver."""
+        assert self.receiver is not None
+        interrupted: Interrupted | None = None
+        try:
+            ledger = Ledger(self, reqs)
+            with self._lock:
+                self.ledger, pending, self._pending = ledger.start(), self._pending or [], None
+            for request, result in pending:
+                ledger.answered(self._filled.get(id(request), request), result)
+            try:
+                results = send()
+            except (KeyboardInterrupt, Interrupted) as err:
+                interrupted = err if isinstance(err, Interrupted) else Interrupted("interrupted")
+                with self._lock:
+                    self.stopped_by = interrupted
+                self.stop_event.set()
+                results = list(ledger.results)
+            # stopped (interrupted, or an error every request meets): no long wait for a standing receiver
+            report.series += ledger.finish(results, quick=interrupted is not None or self.stopped_by is not None)
+        finally:
+            self.stop_event.set()  # ends the watchers of finished tools
+            try:
+                self.receiver.stop(grace=1.0 if interrupted is not None else 5.0)
+            except LocalIOError as err:  # what is left cannot be filed (a full disk): it stays in the spool
+                self.end_run(err)
+
+    def _finished(self, report: RetrieveReport, plans: Sequence[SeriesPlan]) -> RetrieveReport:
         for result in report.series:
             if result.state != "skipped":
                 self.feedback(_line(result))
         report.error = self.stopped_by or _common_error(self._errors, report)
-        report.seconds = time.monotonic() - started
+        report.seconds = time.monotonic() - self.started
         order = {p.uid: i for i, p in enumerate(plans)}
         report.series.sort(key=lambda s: order.get(s.series_uid, math.inf))
         return report
+
+
+def overlaps(query: Query, options: RetrieveOptions, pacs: PacsSettings) -> bool:
+    """Can the retrieve start while the find is still asking for series (`Retriever.run_with_find`)?"""
+    options = effective(options, pacs)
+    return (query.depth == "SERIES" and not query.filters_below("STUDY") and options.parallel == 1
+            and not (options.delay and parse_delay(options.delay)(1) > 0) and options.level != "series"
+            and options.receiver != "elsewhere")
 
 
 def _common_error(errors: dict[str, PxError], report: RetrieveReport) -> PxError | None:
@@ -392,3 +506,17 @@ def retrieve(result: FindResult, pacs: PacsSettings, base: Basemount, options: R
     db = Database(base)
     plans = plan(result, pacs, db, options)
     return Retriever(pacs, base, options, progress, feedback).run(plans)
+
+
+def find_and_retrieve(query: Query, pacs: PacsSettings, base: Basemount, options: RetrieveOptions,
+                      limit: int | None = None, findscu: str = "findscu",
+                      progress: Callable[[SeriesPlan, int], None] | None = None,
+                      feedback: Callable[[str], None] | None = None) -> tuple[FindResult, RetrieveReport]:
+    """`find` then `retrieve` of what it found, the retrieve starting while the find still asks for series
+    where it can (`overlaps`): studies none of which is here are on the wire from the moment the study
+    level is answered. A failed find raises (what arrived meanwhile stays filed)."""
+    retriever = Retriever(pacs, base, options, progress, feedback)
+    if overlaps(query, options, pacs):
+        return retriever.run_with_find(query, limit, findscu)
+    result = find(pacs, query, limit=limit, binary=findscu)
+    return result, retriever.run(plan(result, pacs, retriever.db, retriever.options))

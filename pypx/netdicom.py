@@ -153,8 +153,7 @@ def exchange(retriever: Retriever, chunk: Sequence[Request]) -> list[Result]:
                         break
                     answer = Answer(index, lookup(int(final.Status)), _counts(final))
                     results[index] = Result(answer, retriever.answered(request, answer, received_before))
-                    if retriever.ledger is not None:
-                        retriever.ledger.answered(request, results[index])
+                    retriever.tell_ledger(request, results[index])
             finally:
                 if assoc.is_established:
                     assoc.release()

@@ -84,9 +84,23 @@ class Request:
     level: Literal["STUDY", "SERIES", "IMAGE"]
     plans: tuple[SeriesPlan, ...]
     sop_uids: tuple[str, ...] = ()
+    # a study requested before its series were known (find and retrieve at once): its UID and image count
+    early_study: str = ""
+    early_images: int | None = None
+
+    @property
+    def study_uid(self) -> str:
+        return self.early_study or self.plans[0].study.uid
+
+    @property
+    def images(self) -> int:
+        """The images it should bring (100 a series when the PACS gave no count): for time limits."""
+        if self.early_study and not self.plans:
+            return self.early_images or 100
+        return sum(p.expected or 100 for p in self.plans)
 
     def identifier(self) -> dict[str, str]:
-        keys = {"QueryRetrieveLevel": self.level, "StudyInstanceUID": self.plans[0].study.uid}
+        keys = {"QueryRetrieveLevel": self.level, "StudyInstanceUID": self.study_uid}
         if self.level != "STUDY":
             keys["SeriesInstanceUID"] = self.plans[0].uid
         if self.level == "IMAGE":
@@ -186,6 +200,31 @@ def _int(value: str) -> int | None:
         return int(value)
     except ValueError:
         return None
+
+
+def fresh_study(study: Match, db: Database, options: RetrieveOptions) -> bool:
+    """Can the study be requested whole before its series are known? None of it is known here (no study
+    record: nothing of it was filed or requested), and a study-level request is what `requests` would
+    choose for it (its counts given by the PACS, or --retrieveLevel study). For a find without filters
+    below the study, whose series are then every series of the study."""
+    uid = study.get("StudyInstanceUID")
+    if not uid or options.level == "series" or options.receiver == "elsewhere" or db.study(uid) is not None:
+        return False
+    counted = _count(study, "NumberOfStudyRelatedSeries") is not None \
+        and _count(study, "NumberOfStudyRelatedInstances") is not None
+    return counted or options.level == "study"
+
+
+def early_request(study: Match) -> Request:
+    """The study-level request of a study chosen by `fresh_study`, before its series are known."""
+    return Request("STUDY", (), early_study=study.get("StudyInstanceUID"),
+                   early_images=_count(study, "NumberOfStudyRelatedInstances"))
+
+
+def whole_plans(study: StudyResult) -> tuple[SeriesPlan, ...]:
+    """The plans of a study requested whole before its series were known: nothing held, every series."""
+    return tuple(SeriesPlan(study, series, _int(series.get("NumberOfSeriesRelatedInstances")), 0)
+                 for series in study.series)
 
 
 def _image_uids(pacs: PacsSettings, plans: Sequence[SeriesPlan], binary: str) -> list[set[str]]:

@@ -7,11 +7,11 @@ Everything is resolved (and validated) by `prepare` before the find or any actio
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pypx.chain import Action, ChainContext
+from pypx.chain import Action, ActionOutcome, ChainContext
 from pypx.cli.common import Env
 from pypx.dicom.results import FindResult
 from pypx.do import (
@@ -77,13 +77,19 @@ def prepare(args: argparse.Namespace, names: list[str], base: Basemount, env: En
     return Chain(resolve(names, options, base, env.environ), bool(args.withFeedBack))
 
 
-def run_prepared(chain: Chain, result: FindResult, base: Basemount, pacs: PacsSettings | None, env: Env,
-                 json_output: bool) -> int:
-    """Run a prepared chain; print feedback lines, or the JSON with its "then" part; return the code."""
+def chain_context(chain: Chain, base: Basemount, pacs: PacsSettings | None, env: Env,
+                  json_output: bool) -> ChainContext:
     quiet: Callable[[str], None] = lambda line: None  # noqa: E731
     feedback = env.out if (chain.feedback or not json_output) else quiet
-    context = ChainContext(base, pacs, feedback, interactive=bool(env.stderr_isatty))
-    outcomes = run_chain(chain.actions, result, context)
+    return ChainContext(base, pacs, feedback, interactive=bool(env.stderr_isatty))
+
+
+def run_prepared(chain: Chain, result: FindResult, base: Basemount, pacs: PacsSettings | None, env: Env,
+                 json_output: bool, done: Sequence[ActionOutcome] = ()) -> int:
+    """Run a prepared chain (but its first `len(done)` actions, whose outcomes those are); print feedback
+    lines, or the JSON with its "then" part; return the code."""
+    context = chain_context(chain, base, pacs, env, json_output)
+    outcomes = [*done, *run_chain(chain.actions[len(done):], result, context)]
     if json_output and not chain.feedback:
         env.out_json(chain_json(result, outcomes))
     else:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from pypx.cli.chain import add_chain_options, prepare, run_prepared, then_names
+from pypx.chain import ActionOutcome
+from pypx.cli.chain import add_chain_options, chain_context, prepare, run_prepared, then_names
 from pypx.cli.common import (
     Env,
     Parser,
@@ -107,12 +108,21 @@ def run(argv: list[str], env: Env) -> int:
     chain = prepare(args, names, base, env) if names else None  # options checked before anything is sent
     if chain is None:
         return _streamed(env, args, pacs, query)
-    # the chain's actions work over the whole result (a retrieve plans every series): it is built first
-    result = find(pacs, query, limit=args.limit, binary=args.findscu)
+    # the chain's actions work over the whole result (a retrieve plans every series): it is built first,
+    # but for a retrieve first, which starts on the studies none of which is here while the find goes on
+    from pypx.actions import RetrieveAction  # imported with the chain's actions only
+
+    done: list[ActionOutcome] = []
+    if isinstance(chain.actions[0], RetrieveAction):
+        context = chain_context(chain, base, pacs, env, args.json)
+        result, first = chain.actions[0].with_find(query, args.limit, args.findscu, context)
+        done.append(first)
+    else:
+        result = find(pacs, query, limit=args.limit, binary=args.findscu)
     code = ExitCode.PARTIAL if result.limited else ExitCode.OK
     for warning in result.warnings:
         env.err(f"{PROG}: warning: {warning}")
-    return max(int(code), run_prepared(chain, result, base, pacs, env, json_output=args.json))
+    return max(int(code), run_prepared(chain, result, base, pacs, env, json_output=args.json, done=done))
 
 
 def _streamed(env: Env, args: argparse.Namespace, pacs: PacsSettings, query: Query) -> int:

@@ -1,0 +1,104 @@
+"""Find and retrieve at once (`find_and_retrieve`, `px-find --then retrieve`): the studies none of which is
+here are requested whole as soon as the study level is answered, while the find still asks for their
+series; the others are planned as usual once the find has ended."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from pypx.claims import spool_files
+from pypx.dicom.query import Query
+from pypx.errors import PacsFailure
+from pypx.listen import listening
+from pypx.move import Retriever, RetrieveOptions, find_and_retrieve
+from pypx.plan import Request
+from pypx.status import exit_code, status_of_result
+from pypx.store.layout import Basemount
+from pypx.store.records import Database
+from tests.integration.conftest import SandboxPacs
+from tests.integration.test_move import flags
+
+PATIENT = 7
+find_module = importlib.import_module("pypx.find")  # the module (the package exports its function)
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[list[Request]]:
+    """The requests of each association, in order."""
+    calls: list[list[Request]] = []
+    original = Retriever._send_all
+
+    def recorded(self: Retriever, reqs: Sequence[Request]) -> list:
+        calls.append(list(reqs))
+        return original(self, reqs)
+
+    monkeypatch.setattr(Retriever, "_send_all", recorded)
+    return calls
+
+
+def test_fresh_studies_go_before_their_series_are_known_and_the_rest_is_planned_as_usual(
+        run_cli, sandbox_pacs: SandboxPacs, fresh_base: Basemount, sent: list[list[Request]]) -> None:
+    patient = sandbox_pacs.patient(PATIENT)
+    held_study, fresh_study = patient["studies"]
+    held_series = held_study["series"][0]
+    first = run_cli("px-move", *flags(fresh_base), "--StudyInstanceUID", held_study["uid"],
+                    "--SeriesInstanceUID", held_series["uid"])
+    assert first.exit_code == 0, first.stderr
+    sent.clear()
+
+    query = Query.build({"PatientID": patient["id"]})
+    result, report = find_and_retrieve(query, sandbox_pacs.settings, fresh_base, RetrieveOptions(receiver="ondemand"))
+
+    # the fresh study went alone, before the series level (its request knew no series yet); the study
+    # partly here got a request for its missing series only, once the find had ended
+    assert [[(r.level, r.early_study, r.plans) for r in reqs] for reqs in sent[:1]] == \
+        [[("STUDY", fresh_study["uid"], ())]]
+    assert [[(r.level, r.plans[0].uid) for r in reqs] for reqs in sent[1:]] == \
+        [[("SERIES", s["uid"]) for s in held_study["series"][1:]]]
+    states = {s.series_uid: (s.state, s.held_before, s.held_after) for s in report.series}
+    assert states == {
+        held_series["uid"]: ("skipped", 3, 3),
+        **{s["uid"]: ("complete", 0, len(s["instances"])) for s in held_study["series"][1:]},
+        **{s["uid"]: ("complete", 0, len(s["instances"])) for s in fresh_study["series"]},
+    }
+    assert report.ok and report.error is None
+    db = Database(fresh_base)
+    for series in fresh_study["series"]:
+        assert sorted(db.held_instances(series["uid"])) == sorted(series["instances"])
+        assert db.series(series["uid"]).retrieve.last_status == "success"  # its attempt recorded
+    assert exit_code(status_of_result(result, db)) == 0
+    assert not list(db.runs_dir.glob("*.json"))  # the run's requests are in every series' record
+
+    sent.clear()
+    _, again = find_and_retrieve(query, sandbox_pacs.settings, fresh_base, RetrieveOptions(receiver="ondemand"))
+    assert sent == [] and {s.state for s in again.series} == {"skipped"}
+
+
+def test_a_find_that_fails_after_the_retrieve_started_raises_and_leaves_what_arrived_filed(
+        sandbox_pacs: SandboxPacs, fresh_base: Basemount, monkeypatch: pytest.MonkeyPatch) -> None:
+    patient = sandbox_pacs.patient(PATIENT + 1)
+    study = patient["studies"][0]
+    pacs = sandbox_pacs.settings
+    original = find_module.run_level
+
+    def failing(pacs_, level: str, *args, **kwargs):
+        if level == "SERIES":
+            deadline = time.monotonic() + 10
+            while not Database(fresh_base).held_instances(study["series"][0]["uid"]) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            raise PacsFailure("C-FIND at SERIES level: the PACS aborted the association", "see --debug")
+        return original(pacs_, level, *args, **kwargs)
+
+    monkeypatch.setattr(find_module, "run_level", failing)
+    with pytest.raises(PacsFailure):
+        find_and_retrieve(Query.build({"PatientID": patient["id"]}), pacs, fresh_base,
+                          RetrieveOptions(receiver="ondemand"))
+    assert not listening(pacs.listener_port)  # the receiver was stopped
+    assert not fresh_base.incoming.exists() or list(spool_files(fresh_base.incoming)) == []
+    held = Database(fresh_base).held_instances(study["series"][0]["uid"])
+    assert held and all(Path(path).exists() for path in held.values())
