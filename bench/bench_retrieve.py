@@ -3,8 +3,9 @@
 A sandbox seeded with 100 studies x 4 series x 8 images (3,200 images, 64x64). Each round, interleaved:
 - raw C-MOVE: a DCMTK storescp receiving into one folder, one movescu association carrying the 100
   study-level requests (query files prepared beforehand, storescp's start-up excluded);
-- pypx, on-demand receiver: find -> retrieve (px-move's library, a receiver started for the retrieve)
-  -> status complete, into a fresh BASEMOUNT;
+- pypx, on-demand receiver: find -> retrieve (`find_and_retrieve`, what px-find --then retrieve runs: the
+  C-MOVEs start once the study level is answered; a receiver started for the retrieve) -> status
+  complete, into a fresh BASEMOUNT;
 - pypx, standing receiver: a px-listen process already listening; find -> retrieve -> status complete;
 - raw C-GET: one getscu association carrying the 100 study-level requests (files into one folder);
 - pypx C-GET: find -> retrieve --method get -> status complete.
@@ -30,7 +31,7 @@ from pypx.dcmtk import argv, runner  # noqa: E402
 from pypx.dicom.query import Query  # noqa: E402
 from pypx.find import find, write_query_file  # noqa: E402
 from pypx.listen import listening  # noqa: E402
-from pypx.move import RetrieveOptions, retrieve  # noqa: E402
+from pypx.move import RetrieveOptions, find_and_retrieve  # noqa: E402
 from pypx.sandbox.synthetic import Shape  # noqa: E402
 from pypx.status import exit_code, status_of_result  # noqa: E402
 from pypx.store.layout import Basemount  # noqa: E402
@@ -94,8 +95,9 @@ def main() -> None:
             def ours(method: str = "move", receiver: str = "ondemand", base: Basemount | None = None) -> float:
                 base = base or fresh()
                 started = time.perf_counter()
-                found = find(pacs, Query.build({}))
-                retrieved = retrieve(found, pacs, base, RetrieveOptions(method=method, receiver=receiver))  # type: ignore[arg-type]
+                # what px-find --then retrieve runs: the retrieve starts once the study level is answered
+                found, retrieved = find_and_retrieve(Query.build({}), pacs, base,
+                                                     RetrieveOptions(method=method, receiver=receiver))  # type: ignore[arg-type]
                 complete = exit_code(status_of_result(found, Database(base))) == 0
                 elapsed = time.perf_counter() - started
                 assert retrieved.ok and complete, [s for s in retrieved.series if s.state != "complete"][:2]

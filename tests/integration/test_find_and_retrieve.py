@@ -15,7 +15,7 @@ from pypx.claims import spool_files
 from pypx.dicom.query import Query
 from pypx.errors import PacsFailure
 from pypx.listen import listening
-from pypx.move import Retriever, RetrieveOptions, find_and_retrieve
+from pypx.move import RetrieveOptions, Retriever, find_and_retrieve
 from pypx.plan import Request
 from pypx.status import exit_code, status_of_result
 from pypx.store.layout import Basemount
