@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import errno
+import fcntl
 import logging
 import os
 import shutil
@@ -155,6 +156,8 @@ class Listener:
         fifo = self._fifo_dir / "storescp.log"
         os.mkfifo(fifo, 0o600)
         reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a reader first, so the writer's open never blocks
+        with contextlib.suppress(OSError):  # a roomy pipe: storescp never waits for this process to read its log
+            fcntl.fcntl(reader, runner.F_SETPIPE_SZ, 1 << 20)
         command = argv.storescp(self.aet, self.port, self.spool, acse_timeout=self.acse_timeout,
                                 dimse_timeout=self.dimse_timeout, tls=self.tls, binary=self.storescp)
         try:
