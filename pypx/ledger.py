@@ -201,6 +201,11 @@ class Ledger:
         receiver = self.r.receiver
         assert receiver is not None
         sent = {uid for uid in self.covering if any(r.answer or r.error for _, r in self._pairs(uid))}
+        # what is complete now is filed first: the filer writes those series' attempts with their last files
+        try:
+            receiver.flush()
+        except LocalIOError as err:  # the receiver cannot file (a full disk): the run ends with it
+            self.r.end_run(err)
         rest = [uid for uid in self.covering if uid in sent and uid not in self.outcomes and self._claim(uid)]
         failed = {uid for uid in rest if any(r.error for _, r in self._pairs(uid))}
         try:

@@ -82,6 +82,10 @@ class Receiver:
         process only; others leave every attempt to the retrieve)."""
         return None
 
+    def flush(self) -> None:
+        """File what has arrived and is complete now (a filer in this process), without waiting for more."""
+        return None
+
     def count(self, targets: Mapping[str, int]) -> dict[str, int]:
         """Each series' count now, without waiting."""
         return {uid: self.held(uid) for uid in targets}
@@ -130,6 +134,9 @@ class OnDemand(Receiver):
 
     def settle_with(self, settler: Settler) -> None:
         self.listener.settle_with(settler)
+
+    def flush(self) -> None:
+        self.listener.drain()
 
     def settle(self, targets: Mapping[str, int], wait: float | None = None) -> dict[str, int]:
         # the PACS answers a request after every file of it was written and closed: file what is complete
