@@ -142,13 +142,16 @@ class Ledger:
         ready = [uid for uid in uids if not any(res.error for _, res in self._pairs(uid))]
         targets = {uid: self._target(uid) for uid in ready}
         held = receiver.count(targets)
+        done = {}
         for uid in ready:
             if not receiver.holds_files or held[uid] >= targets[uid] > 0:
                 self._deferred.discard(uid)
                 if self._claim(uid):
-                    self._recorded(uid, self._record(uid, held[uid]))
+                    done[uid] = held[uid]
             else:
                 self._deferred.add(uid)
+        for uid, outcome in self._record_all(done).items():
+            self._recorded(uid, outcome)
 
     def _claim(self, uid: str) -> bool:
         """Take the writing of the series' attempt (False: written, or being written by the filer)."""
@@ -216,8 +219,9 @@ class Ledger:
             self.r.end_run(err)
             held = receiver.count({uid: 0 for uid in rest})
         self._nothing_filed_here(held)
+        recorded = self._record_all({uid: held.get(uid, self.plans[uid].held) for uid in rest})
         for uid in rest:
-            self._recorded(uid, self._record(uid, held.get(uid, self.plans[uid].held)))
+            self._recorded(uid, recorded[uid])
         out = [self.outcomes[uid] if uid in sent else self.r.untried(self.plans[uid]) for uid in self.covering]
         if self.run is not None and not self._unrecorded:  # requests never sent go with it: never requested
             try:
@@ -238,16 +242,18 @@ class Ledger:
                 "run px-listen for that AE on this BASEMOUNT, give --listenerPort for a receiver started by "
                 "px-move, or use --receiver elsewhere if that AE files somewhere else"))
 
-    def _record(self, uid: str, held_after: int) -> SeriesOutcome:
+    def _record_all(self, held_after: dict[str, int]) -> dict[str, SeriesOutcome]:
+        """Record the attempts of these series (written side by side); their outcomes."""
         r = self.r
-        outcome, change = self._attempt(uid, held_after)
-        try:
-            r.db.update_retrieve(uid, change)
-        except LocalIOError as err:  # the database cannot be written (a full disk): reported, not recorded
-            self._unrecorded = True
-            r.end_run(err)
-        r.progress(self.plans[uid], outcome.held_after)
-        return outcome
+        attempts = {uid: self._attempt(uid, held) for uid, held in held_after.items()}
+        errors = r.db.update_retrieves({uid: change for uid, (_, change) in attempts.items()})
+        for uid, (outcome, _) in attempts.items():
+            error = errors.get(uid)
+            if error is not None:  # the database cannot be written (a full disk): reported, not recorded
+                self._unrecorded = True
+                r.end_run(error)
+            r.progress(self.plans[uid], outcome.held_after)
+        return {uid: outcome for uid, (outcome, _) in attempts.items()}
 
     def _attempt(self, uid: str, held_after: int) -> tuple[SeriesOutcome, Callable[[Any], Any]]:
         """The series' outcome, and the change that records its attempt (with its request)."""

@@ -491,6 +491,21 @@ class Database:
         """Apply a change (e.g. `outcome_change`'s) to the series' retrieve section, in one locked write."""
         self._update_series(series_uid, retrieve=change)
 
+    def update_retrieves(self, changes: dict[str, Callable[[Any], Any]]) -> dict[str, LocalIOError | None]:
+        """`update_retrieve` of several series, written side by side (see `record_arrivals`); the error
+        each met (None: written)."""
+        def one(series_uid: str, change: Callable[[Any], Any]) -> LocalIOError | None:
+            try:
+                self.update_retrieve(series_uid, change)
+            except LocalIOError as err:
+                return err
+            return None
+
+        if len(changes) < 2:
+            return {uid: one(uid, change) for uid, change in changes.items()}
+        futures = {uid: _writers().submit(one, uid, change) for uid, change in changes.items()}
+        return {uid: future.result() for uid, future in futures.items()}
+
     def delivery(self, series_uid: str) -> dict[str, Any] | None:
         """The last delivery of the series to another receiver, or None."""
         record = self._series_raw(series_uid).get("retrieve")
