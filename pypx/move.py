@@ -289,6 +289,9 @@ class Retriever:
         if missing is None or self.stopped_by is not None and results[missing].error is not None:
             return  # all answered (getscu 3.6.7 may still crash at exit with several query files)
         if self.stop_event.is_set() and self.stopped_by is not None:
+            if isinstance(self.stopped_by, Interrupted) and missing < reader.sent:  # stopped from another thread
+                results[missing] = Result(None, Interrupted("interrupted while retrieving"))
+                self.tell_ledger(chunk[missing], results[missing])
             return  # stopped on purpose: the rest is untried
         text = done.stderr + done.stdout
         error = known_error or self.write_failure(text) or outcome.association_error(text, self.pacs, self._tool)
@@ -376,12 +379,16 @@ class Retriever:
         failure: list[BaseException] = []
         sender: threading.Thread | None = None
 
+        ended = threading.Event()  # waited on, not joined: a join that a signal interrupts can look ended
+
         def send() -> None:
             try:
                 sent.extend(self._send_all(early))
             except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
                 failure.append(err)
                 self.stop_event.set()
+            finally:
+                ended.set()
 
         def on_studies(matches: Sequence[Match]) -> None:
             nonlocal sender
@@ -406,7 +413,7 @@ class Retriever:
         except BaseException:
             if sender is not None:  # what arrived is filed; the find's error is the outcome
                 self.stop_event.set()
-                sender.join()
+                ended.wait(30)
                 with contextlib.suppress(PxError):
                     self.receiver.stop(grace=1.0)  # type: ignore[union-attr]
             raise
@@ -428,8 +435,16 @@ class Retriever:
             self._filled = {id(r): f for r, f in zip(early, filled, strict=True)}
 
         def send_rest() -> list[Result]:
-            while sender.is_alive():  # noqa: B023 - set above; a join with a timeout lets SIGINT through
-                sender.join(0.2)  # type: ignore[union-attr]
+            try:
+                while not ended.wait(0.2):  # a wait with a timeout lets SIGINT through
+                    pass
+            except BaseException as err:  # interrupted: the early requests' tool ends too, before the ledger closes
+                with self._lock:
+                    if self.stopped_by is None:
+                        self.stopped_by = err if isinstance(err, Interrupted) else Interrupted("interrupted")
+                self.stop_event.set()
+                ended.wait(10)
+                raise
             if failure:
                 raise failure[0]
             return sent + (self._send_all(later) if later and not self.stop_event.is_set() else [Result() for _ in later])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -112,11 +113,10 @@ def test_image_depth_and_patient_root_json_is_byte_for_byte_the_whole_document(r
     expected = to_pypx_json(find(sandbox_pacs.settings, query, limit=3 if "--limit" in flags else None))
     expected["args"]["PACS"] = parsed["args"]["PACS"]
     if "--limit" in flags:
-        # how many answers findscu had given when the limit stopped it depends on timing, and so does the
-        # warning that says so; every other warning is the same
+        # how many answers findscu had given when the limit stopped it depends on timing (whether the PACS sent
+        # one more before the cancel), and so do the warnings that say so; every other warning is the same
         warnings, expected_warnings = parsed.pop("warnings"), expected.pop("warnings")
-        assert [w for w in warnings if "stopped at --limit" not in w] == \
-            [w for w in expected_warnings if "stopped at --limit" not in w]
+        assert _steady(warnings) == _steady(expected_warnings)
         assert len(parsed["data"]) == 3 and parsed["limited"] and any("--limit" in w for w in warnings)
     assert parsed == expected and parsed["data"]
 
@@ -148,3 +148,8 @@ def test_a_plain_find_reads_every_answer_without_importing_pydicom(sandbox_pacs:
         assert len(data) == sum(len(p["studies"]) for p in patients) > 0
     else:
         assert "pypx.report" in imported and "MÜLLER" in done.stdout
+
+
+def _steady(warnings: list[str]) -> list[str]:
+    """The warnings whose presence does not depend on how many answers came before a C-CANCEL took effect."""
+    return [w for w in warnings if "stopped at --limit" not in w and not re.search(r"more than \d+ matches", w)]

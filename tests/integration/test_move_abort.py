@@ -273,3 +273,32 @@ def test_a_standing_receiver_that_is_not_there_is_one_line(run_cli, big_pacs: Bi
     result = run_cli("px-move", *flags(base), "--PatientID", big_pacs.patient["id"], "--receiver", "standing")
     assert result.exit_code == ExitCode.LOCAL_IO
     assert result.stderr.startswith("px-move: no receiver on port ") and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_a_retrieve_started_during_the_find_and_a_rerun_completes_it(
+        run_cli, big_pacs: BigPacs, tmp_path: Path, signum: int) -> None:
+    """px-find --then retrieve requests the fresh study before its series are known: a signal mid-way still
+    ends it within seconds, with nothing shown receiving and nothing fetched twice by the re-run."""
+    base = big_pacs.base(tmp_path)
+    command = [str(Path(sys.executable).with_name("px-find")), *flags(base), "--PatientID", big_pacs.patient["id"],
+               "--then", "retrieve", "--json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # noqa: S603
+    sent: list[float] = []
+    with KillWhen(lambda: arrived(base), KILL_AT, lambda: (sent.append(time.monotonic()), process.send_signal(signum))):
+        out, err = process.communicate(timeout=120)
+    assert sent, "the retrieve ended before the signal"
+    assert process.returncode == ExitCode.INTERRUPTED, err.decode()
+    assert time.monotonic() - sent[0] < 15
+    if out.strip():  # the signal came once the find had ended: the retrieve's report, the request on the wire cut
+        retrieved = json.loads(out)["then"]["00-retrieve"]
+        assert retrieved["error"] in ("interrupted", f"stopped by signal {int(signum)}"), retrieved
+        # one study-level request for all its series, cut: each partial, or failed if none of it had come
+        assert {s["state"] for s in retrieved["series"]} <= {"partial", "failed"}, retrieved["series"]
+        assert all("interrupted" in s["message"] for s in retrieved["series"]), retrieved["series"]
+    else:  # while the find was still asking for series: the find's own end, one line
+        assert err.decode().splitlines()[-1] in ("px-find: interrupted", f"px-find: stopped by signal {int(signum)}")
+    status = run_cli("px-status", *flags(base), "--PatientID", big_pacs.patient["id"], "--json")
+    assert "receiving" not in {s["state"] for s in status_series(status.json()).values()}
+    assert not list(Database(base).runs_dir.glob("*.json"))  # the run's requests went with it
+    assert_complete_after_rerun(run_cli, big_pacs, base)
