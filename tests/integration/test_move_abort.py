@@ -228,6 +228,17 @@ def test_killing_the_pacs_mid_series_is_one_error_line_and_a_rerun_after_restart
     assert_complete_after_rerun(run_cli, big_pacs, base)
 
 
+def signalled_mid_transfer(process: subprocess.Popen[bytes], base: Basemount, signum: int) -> tuple[bytes, bytes]:
+    """Send `signum` once KILL_AT files have arrived; the process must stop within seconds, exit 130."""
+    sent: list[float] = []
+    with KillWhen(lambda: arrived(base), KILL_AT, lambda: (sent.append(time.monotonic()), process.send_signal(signum))):
+        out, err = process.communicate(timeout=120)
+    assert sent, "the retrieve ended before the signal"
+    assert process.returncode == ExitCode.INTERRUPTED, err.decode()
+    assert time.monotonic() - sent[0] < 15
+    return out, err
+
+
 def _px_move(base: Basemount, patient: str, *extra: str) -> subprocess.Popen[bytes]:
     command = [str(Path(sys.executable).with_name("px-move")), *flags(base), "--PatientID", patient,
                "--retrieveLevel", "series", "--json", *extra]
@@ -239,12 +250,7 @@ def test_a_signal_stops_the_retrieve_within_seconds_recording_the_series_on_the_
         run_cli, big_pacs: BigPacs, tmp_path: Path, signum: int) -> None:
     base = big_pacs.base(tmp_path)
     process = _px_move(base, big_pacs.patient["id"])
-    sent: list[float] = []
-    with KillWhen(lambda: arrived(base), KILL_AT, lambda: (sent.append(time.monotonic()), process.send_signal(signum))):
-        out, err = process.communicate(timeout=120)
-    assert sent, "the retrieve ended before the signal"
-    assert process.returncode == ExitCode.INTERRUPTED, err.decode()
-    assert time.monotonic() - sent[0] < 15
+    out, err = signalled_mid_transfer(process, base, signum)
     assert err.decode().splitlines()[-1] in ("px-move: interrupted", f"px-move: stopped by signal {int(signum)}")
     report = json.loads(out)
     killed = interrupted(report["series"], "untried", err.decode())
@@ -284,12 +290,7 @@ def test_a_signal_stops_a_retrieve_started_during_the_find_and_a_rerun_completes
     command = [str(Path(sys.executable).with_name("px-find")), *flags(base), "--PatientID", big_pacs.patient["id"],
                "--then", "retrieve", "--json"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # noqa: S603
-    sent: list[float] = []
-    with KillWhen(lambda: arrived(base), KILL_AT, lambda: (sent.append(time.monotonic()), process.send_signal(signum))):
-        out, err = process.communicate(timeout=120)
-    assert sent, "the retrieve ended before the signal"
-    assert process.returncode == ExitCode.INTERRUPTED, err.decode()
-    assert time.monotonic() - sent[0] < 15
+    out, err = signalled_mid_transfer(process, base, signum)
     if out.strip():  # the signal came once the find had ended: the retrieve's report, the request on the wire cut
         retrieved = json.loads(out)["then"]["00-retrieve"]
         assert retrieved["error"] in ("interrupted", f"stopped by signal {int(signum)}"), retrieved
