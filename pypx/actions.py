@@ -113,10 +113,8 @@ class RetrieveAction:
     def __call__(self, result: FindResult, context: ChainContext) -> ActionOutcome:
         from pypx.move import retrieve
 
-        if context.pacs is None:
-            raise ConfigError("retrieve needs a PACS", "give --PACS KEY or --aec/--serverIP/--serverPort")
         context.feedback("[ retrieve ]")
-        report = retrieve(result, context.pacs, context.base, self.options, feedback=context.feedback)
+        report = retrieve(result, _pacs(context), context.base, self.options, feedback=context.feedback)
         return self._outcome(report)
 
     def with_find(self, query: Query, limit: int | None, findscu: str,
@@ -126,15 +124,14 @@ class RetrieveAction:
         from pypx.find import find
         from pypx.move import Retriever, overlaps
 
-        if context.pacs is None:
-            raise ConfigError("retrieve needs a PACS", "give --PACS KEY or --aec/--serverIP/--serverPort")
-        if not overlaps(query, self.options, context.pacs):
-            result = find(context.pacs, query, limit=limit, binary=findscu)
+        pacs = _pacs(context)
+        if not overlaps(query, self.options, pacs):
+            result = find(pacs, query, limit=limit, binary=findscu)
             return result, run_one(self, result, context)
         context.feedback("[ retrieve ]")
         found: list[FindResult] = []
         try:
-            result, report = Retriever(context.pacs, context.base, self.options, feedback=context.feedback) \
+            result, report = Retriever(pacs, context.base, self.options, feedback=context.feedback) \
                 .run_with_find(query, limit, findscu, on_found=found.append)
         except PxError as err:
             if not found:
@@ -148,6 +145,12 @@ class RetrieveAction:
         text = f"retrieve: {done}/{len(report.series)} series complete in {report.seconds:.1f} s"
         return ActionOutcome(self.name, int(code), report.to_json(),
                              text + (f"\nretrieve: {report.error}" if report.error else ""))
+
+
+def _pacs(context: ChainContext) -> PacsSettings:
+    if context.pacs is None:
+        raise ConfigError("retrieve needs a PACS", "give --PACS KEY or --aec/--serverIP/--serverPort")
+    return context.pacs
 
 
 def retrieve_options(given: Mapping[str, Any]) -> RetrieveOptions:

@@ -82,8 +82,8 @@ class Ledger:
                     uid = item if item in self.plans else self._record_names.get(item)
                     if uid is not None:
                         self._touched.add(uid)
-            if not self._deferred or not self._touched and self._touched is not None \
-                    or self._recheck_queued.is_set():
+            anything = self._touched is None or bool(self._touched)
+            if not self._deferred or not anything or self._recheck_queued.is_set():
                 return
             self._recheck_queued.set()
         self._jobs.put(self._recheck)

@@ -377,8 +377,6 @@ class Retriever:
         early: list[Request] = []
         sent: list[Result] = []
         failure: list[BaseException] = []
-        sender: threading.Thread | None = None
-
         ended = threading.Event()  # waited on, not joined: a join that a signal interrupts can look ended
 
         def send() -> None:
@@ -391,7 +389,6 @@ class Retriever:
                 ended.set()
 
         def on_studies(matches: Sequence[Match]) -> None:
-            nonlocal sender
             chosen = {m.get("StudyInstanceUID"): m for m in matches if fresh_study(m, self.db, self.options)}
             if not chosen:
                 return
@@ -405,13 +402,12 @@ class Retriever:
             self.receiver = receiver
             with self._lock:
                 self._pending = []
-            sender = threading.Thread(target=send, name="retrieve", daemon=True)
-            sender.start()
+            threading.Thread(target=send, name="retrieve", daemon=True).start()
 
         try:
             result = find(self.pacs, query, limit=limit, binary=binary, on_studies=on_studies)
         except BaseException:
-            if sender is not None:  # what arrived is filed; the find's error is the outcome
+            if early:  # what arrived is filed; the find's error is the outcome
                 self.stop_event.set()
                 ended.wait(30)
                 with contextlib.suppress(PxError):
@@ -419,7 +415,7 @@ class Retriever:
             raise
         if on_found is not None:
             on_found(result)
-        if sender is None:
+        if not early:
             return result, self.run(plan(result, self.pacs, self.db, self.options))
 
         studies = {study.uid: study for study in result.studies}
@@ -438,11 +434,8 @@ class Retriever:
             try:
                 while not ended.wait(0.2):  # a wait with a timeout lets SIGINT through
                     pass
-            except BaseException as err:  # interrupted: the early requests' tool ends too, before the ledger closes
-                with self._lock:
-                    if self.stopped_by is None:
-                        self.stopped_by = err if isinstance(err, Interrupted) else Interrupted("interrupted")
-                self.stop_event.set()
+            except (KeyboardInterrupt, Interrupted) as err:  # the early requests' tool ends before the ledger closes
+                self._interrupt(err)
                 ended.wait(10)
                 raise
             if failure:
@@ -467,10 +460,7 @@ class Retriever:
             try:
                 results = send()
             except (KeyboardInterrupt, Interrupted) as err:
-                interrupted = err if isinstance(err, Interrupted) else Interrupted("interrupted")
-                with self._lock:
-                    self.stopped_by = interrupted
-                self.stop_event.set()
+                interrupted = self._interrupt(err)
                 results = list(ledger.results)
             # stopped (interrupted, or an error every request meets): no long wait for a standing receiver
             report.series += ledger.finish(results, quick=interrupted is not None or self.stopped_by is not None)
@@ -480,6 +470,14 @@ class Retriever:
                 self.receiver.stop(grace=1.0 if interrupted is not None else 5.0)
             except LocalIOError as err:  # what is left cannot be filed (a full disk): it stays in the spool
                 self.end_run(err)
+
+    def _interrupt(self, err: BaseException) -> Interrupted:
+        """SIGINT/SIGTERM: the run stops with it, and every tool still talking ends."""
+        interrupted = err if isinstance(err, Interrupted) else Interrupted("interrupted")
+        with self._lock:
+            self.stopped_by = interrupted
+        self.stop_event.set()
+        return interrupted
 
     def _finished(self, report: RetrieveReport, plans: Sequence[SeriesPlan]) -> RetrieveReport:
         for result in report.series:

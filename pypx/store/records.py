@@ -25,6 +25,7 @@ series read as requested (with a dead owner) until a later request or attempt su
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -37,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pypx.errors import LocalIOError
 from pypx.store.atomic import dumps_record, locked, read_json, update_json, write_bytes_atomic
@@ -68,6 +69,9 @@ _WRITERS: tuple[int, ThreadPoolExecutor] | None = None  # (the process that made
 _WRITERS_LOCK = threading.Lock()
 
 
+T = TypeVar("T")
+
+
 def _writers() -> ThreadPoolExecutor:
     """The threads that write the series records of a batch of arrivals (a forked child makes its own: it
     inherits the pool but not its threads)."""
@@ -76,6 +80,22 @@ def _writers() -> ThreadPoolExecutor:
         if _WRITERS is None or _WRITERS[0] != os.getpid():
             _WRITERS = (os.getpid(), ThreadPoolExecutor(4, thread_name_prefix="record"))
         return _WRITERS[1]
+
+
+def _side_by_side(jobs: Sequence[Callable[[], T]]) -> list[T | BaseException]:
+    """Run record writes on the writer threads (each waits for its own flush to disk; flushes that wait
+    together are committed together); each one's result, or what it raised, in order."""
+    if len(jobs) < 2:
+        futures = None
+    else:
+        futures = [_writers().submit(job) for job in jobs]
+    outcomes: list[T | BaseException] = []
+    for index, job in enumerate(jobs):
+        try:
+            outcomes.append(job() if futures is None else futures[index].result())
+        except BaseException as err:  # noqa: BLE001 - handed to the caller, once all are done
+            outcomes.append(err)
+    return outcomes
 
 
 def _after_fork() -> None:
@@ -494,17 +514,13 @@ class Database:
     def update_retrieves(self, changes: dict[str, Callable[[Any], Any]]) -> dict[str, LocalIOError | None]:
         """`update_retrieve` of several series, written side by side (see `record_arrivals`); the error
         each met (None: written)."""
-        def one(series_uid: str, change: Callable[[Any], Any]) -> LocalIOError | None:
-            try:
-                self.update_retrieve(series_uid, change)
-            except LocalIOError as err:
-                return err
-            return None
-
-        if len(changes) < 2:
-            return {uid: one(uid, change) for uid, change in changes.items()}
-        futures = {uid: _writers().submit(one, uid, change) for uid, change in changes.items()}
-        return {uid: future.result() for uid, future in futures.items()}
+        outcomes = _side_by_side([functools.partial(self.update_retrieve, uid, change) for uid, change in changes.items()])
+        errors: dict[str, LocalIOError | None] = {}
+        for uid, out in zip(changes, outcomes, strict=True):
+            if isinstance(out, BaseException) and not isinstance(out, LocalIOError):
+                raise out
+            errors[uid] = out if isinstance(out, LocalIOError) else None
+        return errors
 
     def delivery(self, series_uid: str) -> dict[str, Any] | None:
         """The last delivery of the series to another receiver, or None."""
@@ -533,18 +549,10 @@ class Database:
             by_series[item.series_uid].append(item)
         stamp = now()
         groups = list(by_series.items())
-        if len(groups) == 1:
-            done: list[int | None] = [self._record_series(groups[0][0], groups[0][1], stamp, settler)]
-            failure: BaseException | None = None
-        else:
-            futures = [_writers().submit(self._record_series, uid, batch, stamp, settler) for uid, batch in groups]
-            done, failure = [], None
-            for future in futures:
-                try:
-                    done.append(future.result())
-                except BaseException as err:  # noqa: BLE001 - the first is raised once all are done
-                    done.append(None)
-                    failure = failure or err
+        outcomes = _side_by_side([functools.partial(self._record_series, uid, batch, stamp, settler)
+                                  for uid, batch in groups])
+        done = [None if isinstance(out, BaseException) else out for out in outcomes]
+        failure = next((out for out in outcomes if isinstance(out, BaseException)), None)
         if settler is not None:  # told in this thread, in order: the settler may report progress
             for (series_uid, _), held in zip(groups, done, strict=True):
                 if held is not None:

@@ -328,15 +328,7 @@ class SeriesState:
     def instance_paths(self) -> dict[str, Path]:
         """SOPInstanceUID -> the file of every instance recorded as filed, each in its own folder (the
         series' SeriesBaseDir unless the instance was filed elsewhere)."""
-        if self.pack is None:
-            return {}
-        base = self.series_dir
-        paths = {}
-        for sop, entry in self.pack.instances.items():
-            folder = Path(entry.folder) if entry.folder else base
-            if folder is not None:
-                paths[sop] = folder / entry.name
-        return paths
+        return {sop: Path(path) for sop, path in instance_files(self.raw).items()}
 
     @property
     def pacs(self) -> str:
