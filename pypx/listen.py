@@ -30,7 +30,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO
 
 from pypx import procfs
 from pypx.claims import claimed_by_live_worker, prune_empty
@@ -173,8 +172,7 @@ class Listener:
         self._filer.repacker.settler = self._settler
         self._filer.start()
         os.set_blocking(reader, True)
-        stream = os.fdopen(reader, "rb")
-        self._reader = threading.Thread(target=self._read_log, args=(stream,), name="storescp-log", daemon=True)
+        self._reader = threading.Thread(target=self._read_log, args=(reader,), name="storescp-log", daemon=True)
         self._reader.start()
         self._await_listening()
         log.info("storescp %s listening on port %d (all interfaces), spool %s", self.aet, self.port, self.spool)
@@ -320,37 +318,42 @@ class Listener:
         return self._process is not None and any(procfs.alive(child) for child in procfs.children(self._process.pid))
 
     # -- the log -------------------------------------------------------------------------------
-    def _read_log(self, stream: IO[bytes]) -> None:
-        with stream:
-            for raw in stream:
-                self._line(raw.decode("utf-8", "replace").rstrip("\r\n"))
+    def _read_log(self, descriptor: int) -> None:
+        try:
+            runner.read_chunks(descriptor, self._lines)
+        finally:
+            os.close(descriptor)
         self._log_ended.set()
         if self._filer is not None:
             self._filer.wake()
 
-    def _line(self, tagged: str) -> None:
-        """One log line: it wakes the filer; errors are logged, the last lines kept for messages."""
+    def _lines(self, lines: list[bytes]) -> None:
+        """A chunk of the log: each line read, then the filer woken once for them all."""
+        wake = False
+        for raw in lines:
+            wake = self._line(raw.decode("utf-8", "replace").rstrip("\r")) or wake
+        if wake and self._filer is not None:
+            self._filer.wake()
+
+    def _line(self, tagged: str) -> bool:
+        """One log line: errors are logged, the last lines kept for messages. True if it says that a file
+        may be complete (the filer is to look)."""
         if not tagged:
-            return
+            return False
         pid, _, message = tagged.partition(" I: ")
         if pid.isdigit() and message.startswith(_PER_FILE):  # two a file: read without the parser
             self._last_activity = time.monotonic()
             self._recent.append("I: " + message)
-            if message.startswith(STORING):
-                self.stored += 1
-            elif self._filer is not None:
-                self._filer.wake()
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("storescp: I: %s", message)
-            return
+            if message.startswith(STORING):
+                self.stored += 1
+                return False
+            return True
         event = read_line(tagged)
         self._last_activity = time.monotonic()
         line = tagged if event.pid is None else f"{event.level}: {tagged.partition(': ')[2]}"
         self._recent.append(line)
-        if event.kind == "storing":
-            self.stored += 1
-        elif self._filer is not None:
-            self._filer.wake()
         if event.kind == "cannot-write":
             self.cannot_write += 1
             self.last_cannot_write = line
@@ -358,6 +361,10 @@ class Listener:
             log.log(self.error_level, "storescp: %s", line)
         else:
             log.debug("storescp: %s", line)
+        if event.kind == "storing":
+            self.stored += 1
+            return False
+        return True
 
 
 _PER_FILE = (STORING, "Received Store Request")

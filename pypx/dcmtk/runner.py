@@ -7,6 +7,7 @@ import ctypes
 import fcntl
 import logging
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -162,6 +163,28 @@ def run_streaming(argv: Sequence[str], on_line: Callable[[str], None], *,
         raise TimeoutError_(f"{os.path.basename(argv[0])} did not finish within {wall_timeout:.0f} s",
                             "the PACS may be overloaded; raise --dimse-timeout")
     return Completed(tuple(argv), returncode, "", "\n".join(lines), seconds)
+
+
+def read_chunks(descriptor: int, on_lines: Callable[[list[bytes]], None], settle: float = 0.01) -> None:
+    """Hand the lines written to `descriptor` (a pipe) to `on_lines` a chunk at a time, until it ends.
+
+    A receiver logs a few lines per file, thousands a second: read one by one, each would wake this process.
+    After each chunk the reader lets up to `settle` seconds pass, so the lines written meanwhile come in one
+    read (a delay of at most `settle` for any line); the end of the log (the writer gone) cuts the wait
+    short, so it is seen at once. An idle writer costs nothing: the read blocks.
+    """
+    hangup = select.poll()
+    hangup.register(descriptor, 0)  # no events asked for: only a hang-up (or an error) ends the wait
+    pause = int(settle * 1000)
+    rest = b""
+    while chunk := os.read(descriptor, 1 << 20):
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()  # a line not yet ended
+        if lines:
+            on_lines(lines)
+        hangup.poll(pause)
+    if rest:
+        on_lines([rest])
 
 
 def _die_with_parent() -> None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import json
 import os
-import tempfile
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -30,15 +30,29 @@ _held = threading.local()  # lock files this thread holds: a nested lock on the 
 
 def lock_file(path: Path) -> Path:
     """The lock file that guards `path`: one of LOCK_SLOTS in `<dir>/.locks/`."""
-    slot = zlib.crc32(path.name.encode("utf-8", "surrogateescape")) % LOCK_SLOTS
-    return path.parent / ".locks" / f"{slot:02x}"
+    return Path(_lock_path(os.fspath(path)))
+
+
+def _lock_path(path: str) -> str:
+    folder, name = os.path.split(path)
+    slot = zlib.crc32(name.encode("utf-8", "surrogateescape")) % LOCK_SLOTS
+    return f"{folder}/.locks/{slot:02x}"
+
+
+def _open_in_folder(path: str, flags: int, mode: int) -> int:
+    """os.open, making the file's folder first if it is not there (the usual case costs one system call)."""
+    try:
+        return os.open(path, flags, mode)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return os.open(path, flags, mode)
 
 
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Hold an exclusive lock tied to `path` for the duration of the block (re-entrant per thread)."""
-    lock_path = lock_file(path)
-    held: dict[Path, int] = _held.__dict__.setdefault("slots", {})
+    lock_path = _lock_path(os.fspath(path))
+    held: dict[str, int] = _held.__dict__.setdefault("slots", {})
     if lock_path in held:
         held[lock_path] += 1
         try:
@@ -47,8 +61,7 @@ def locked(path: Path) -> Iterator[None]:
             held[lock_path] -= 1
         return
     try:
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_in_folder(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as err:
         if is_full_error(err):
             raise disk_full(path, f"cannot lock {path.name}", err) from err
@@ -62,17 +75,33 @@ def locked(path: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the flock
 
 
+_temp_names = itertools.count()
+
+
+def _new_temp(path: str) -> tuple[int, str]:
+    """A new, empty temp file beside `path` (hidden, unique to this process and call)."""
+    folder, name = os.path.split(path)
+    while True:
+        temp = f"{folder}/.{name}.{os.getpid()}-{next(_temp_names)}.tmp"
+        try:
+            return _open_in_folder(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), temp
+        except FileExistsError:  # left by a dead process of the same PID
+            continue
+
+
 def write_bytes_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Replace `path` with `data` atomically (temp file in the same dir + fsync + os.replace)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = _new_temp(os.fspath(path))
         try:
-            os.fchmod(fd, mode)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+            try:
+                os.fchmod(fd, mode)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):

@@ -210,6 +210,7 @@ class QuarantinedFile:
 _LEGACY_ENDINGS = tuple(f"-{kind}.json" for kind in SERIES_KINDS)
 _SETTLED_NS = 100_000_000  # a folder's modification time lags changes by a clock tick (a few ms) at most
 _LISTING_TTL = 1.0
+_KNOWN_RECORDS = 4096  # study and patient records remembered by _settled_read
 
 
 class Database:
@@ -222,6 +223,7 @@ class Database:
         self._runs_seen: tuple[int, list[dict[str, Any]]] | None = None  # (folder mtime, runs oldest first)
         # (series folder mtime, when listed, listed well after that change, holds pypx 4.0 records)
         self._legacy_seen: tuple[int, float, bool, bool] | None = None
+        self._known: dict[str, tuple[tuple[int, int, int, int], Any]] = {}  # see _settled_read
 
     # -- paths ---------------------------------------------------------------------------------
     def series_file(self, series_uid: str) -> Path:
@@ -328,10 +330,31 @@ class Database:
         # merges only add: when the record already holds it all (a receiver filing the next batch of a
         # series, a re-run), nothing is written and no lock is taken
         change = self._merged(values, list_key, items)
-        before = read_json(path, {})
+        before = self._settled_read(path)
         if isinstance(before, dict) and change(before) == before:
             return
         update_json(path, change, default={}, encode=dumps_record)
+
+    def _settled_read(self, path: Path) -> Any:
+        """A study's or patient's record ({} if none), read again at each batch of its series' files: from
+        memory while the file is the one read before. Every write replaces the file (a new inode), so the
+        same inode, size and times mean the same bytes; a file is remembered only once it has stood for a
+        while (its times lag a change by a clock tick). The value is shared: not to be changed."""
+        key = os.fspath(path)
+        try:
+            info = os.stat(key)
+        except FileNotFoundError:
+            return {}
+        signature = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        known = self._known.get(key)
+        if known is not None and known[0] == signature:
+            return known[1]
+        value = read_json(path, {})
+        if time.time_ns() - info.st_ctime_ns > _SETTLED_NS:
+            if len(self._known) >= _KNOWN_RECORDS:
+                self._known.clear()
+            self._known[key] = (signature, value)
+        return value
 
     def _index(self, tags: dict[str, str], series_uid: str, series_dir: Path | None = None) -> Callable[[Any], Any]:
         """Merge the series into its study and patient records; the change for its own meta section."""

@@ -78,3 +78,29 @@ def test_lines_split_by_another_process_are_garbled_not_guessed() -> None:
     assert [(e.pid, e.kind) for e in events] == [(123, "storing"), (123, "info"), (None, "garbled"),
                                                   (456, "cannot-write")]
     assert events[0].text == "in/st_1/MR.1.dcm" and events[3].text == "in/st_2/CT.9.dcm"
+
+
+def test_a_chatty_log_is_read_in_chunks_every_line_whole_and_in_order() -> None:
+    import os
+    import threading
+
+    from pypx.dcmtk.runner import read_chunks
+
+    reader, writer = os.pipe()
+    sent = [f"{pid} I: Received Store Request {n}".encode() for n in range(2000) for pid in (11, 12)]
+
+    def write() -> None:
+        for start in range(0, len(sent), 7):  # pieces that split lines
+            text = b"\n".join(sent[start:start + 7]) + (b"\n" if start + 7 < len(sent) else b"")
+            for cut in range(0, len(text), 50):
+                os.write(writer, text[cut:cut + 50])
+        os.close(writer)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    calls: list[list[bytes]] = []
+    read_chunks(reader, calls.append, settle=0.005)
+    thread.join()
+    os.close(reader)
+    assert [line for chunk in calls for line in chunk] == sent  # the last one had no newline
+    assert len(calls) < len(sent) / 10  # many lines a call, not one

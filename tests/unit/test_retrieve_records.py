@@ -29,6 +29,21 @@ def test_requests_recorded_in_one_pass_list_every_series_under_its_study_and_pat
     assert states == {"1.1.1": "receiving", "1.1.2": "receiving"}  # this process, the owner, is alive
 
 
+def test_a_study_record_changed_by_another_writer_is_read_again(tmp_path: Path, monkeypatch) -> None:
+    from pypx.store import records
+
+    monkeypatch.setattr(records, "_SETTLED_NS", 0)  # remembered at once
+    db = db_at(tmp_path)
+    db.record_requests([request("1.1.1")])
+    db.record_requests([request("1.1.1")])  # nothing new: from memory, not written
+    db.study_file("1.1").unlink()  # removed by someone else
+    db.record_requests([request("1.1.1")])
+    assert db.study("1.1")["SeriesList"] == ["1.1.1"]
+    db_at(tmp_path).record_requests([request("1.1.2")])  # another writer adds a series
+    db.record_requests([request("1.1.3")])
+    assert db.study("1.1")["SeriesList"] == ["1.1.1", "1.1.2", "1.1.3"]
+
+
 def test_a_request_never_sent_is_withdrawn_and_the_series_is_absent_again(tmp_path: Path) -> None:
     db = db_at(tmp_path)
     db.record_requests([request("1.1.1")])

@@ -100,6 +100,24 @@ def test_a_failed_change_leaves_the_file_as_it_was(tmp_path: Path) -> None:
     assert atomic.read_json(path) == {"n": 1}
 
 
+def test_a_temp_file_left_by_a_dead_process_of_the_same_pid_is_stepped_over(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    upcoming = next(atomic._temp_names) + 1
+    leftovers = [tmp_path / f".x.json.{os.getpid()}-{upcoming + i}.tmp" for i in range(3)]
+    for leftover in leftovers:
+        leftover.write_text("half a record")
+    atomic.write_json_atomic(path, {"n": 2})
+    assert atomic.read_json(path) == {"n": 2}
+    assert all(leftover.read_text() == "half a record" for leftover in leftovers)  # not written into
+
+
+def test_a_write_and_a_lock_make_their_folders(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "x.json"
+    atomic.update_json(path, lambda current: {"n": 1})
+    assert atomic.read_json(path) == {"n": 1}
+    assert atomic.lock_file(path).parent == path.parent / ".locks" and atomic.lock_file(path).exists()
+
+
 def _increment_many(path: str, times: int) -> None:
     for _ in range(times):
         atomic.update_json(Path(path), lambda current: {"count": current["count"] + 1}, default={"count": 0})
