@@ -1,13 +1,15 @@
 """Retrieve benchmark: pypx end to end vs the fastest raw DCMTK run on the same data, in the same run.
 
 A sandbox seeded with 100 studies x 4 series x 8 images (3,200 images, 64x64). Each round, interleaved:
-- raw C-MOVE: a DCMTK storescp receiving into one folder, one movescu association carrying the 100
-  study-level requests (query files prepared beforehand, storescp's start-up excluded);
+- raw C-MOVE: a DCMTK storescp receiving into one folder (`--bit-preserving`: written as received, its
+  fastest mode), one movescu association carrying the 100 study-level requests (query files prepared
+  beforehand, storescp's start-up excluded);
 - pypx, on-demand receiver: find -> retrieve (`find_and_retrieve`, what px-find --then retrieve runs: the
   C-MOVEs start once the study level is answered; a receiver started for the retrieve) -> status
   complete, into a fresh BASEMOUNT;
 - pypx, standing receiver: a px-listen process already listening; find -> retrieve -> status complete;
-- raw C-GET: one getscu association carrying the 100 study-level requests (files into one folder);
+- raw C-GET: one getscu association carrying the 100 study-level requests (files into one folder,
+  `--bit-preserving`);
 - pypx C-GET: find -> retrieve --method get -> status complete.
 Medians over --rounds.    .venv/bin/python bench/bench_retrieve.py [--rounds 5]
 """
@@ -68,8 +70,8 @@ def main() -> None:
                 shutil.rmtree(out, ignore_errors=True)
                 out.mkdir()
                 scp = subprocess.Popen(  # noqa: S603
-                    [runner.resolve("storescp"), "-aet", pacs.aet_listener, "-od", str(out), "-fe", ".dcm",
-                     str(pacs.listener_port)], env=runner.child_env(), stdout=subprocess.DEVNULL,
+                    [runner.resolve("storescp"), "--bit-preserving", "-aet", pacs.aet_listener, "-od", str(out),
+                     "-fe", ".dcm", str(pacs.listener_port)], env=runner.child_env(), stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL)
                 while not listening(pacs.listener_port):
                     time.sleep(0.01)

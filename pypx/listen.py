@@ -1,7 +1,7 @@
 """px-listen: a DICOM receiver. DCMTK storescp writes into a spool; this process files what arrives.
 
 storescp (`--fork`: one child process per association, so senders never wait for each other) writes
-each instance to `<BASEMOUNT>/incoming/<host>-<aet>-<port>/st_<StudyUID>/<Modality>.<SOPUID>.dcm`. Its
+each instance, as it arrives, to `<BASEMOUNT>/incoming/<host>-<aet>-<port>/<Modality>.<SOPUID>.dcm`. Its
 log (through a FIFO) only wakes the filer; a file is complete once no storescp process holds it open
 (`pypx.spool`, `pypx.procfs`), which holds however the children's log lines interleave. Completed files
 are claimed and filed in batches by a thread of this process: no process per file and no shell.
@@ -34,7 +34,7 @@ from pathlib import Path
 from pypx import procfs
 from pypx.claims import claimed_by_live_worker, prune_empty
 from pypx.dcmtk import argv, runner
-from pypx.dcmtk.storescp_log import STORING, read_line
+from pypx.dcmtk.storescp_log import STORE_REQUEST, read_line
 from pypx.dicom.templates import DEFAULT, Templates, sanitize
 from pypx.errors import ConfigError, DiskFull, LocalIOError, PxError
 from pypx.repack import RepackReport, repack_spool
@@ -113,7 +113,7 @@ class Listener:
         self.earlier_wait = earlier_wait if earlier_wait is not None else acse_timeout + (dimse_timeout or 120)
         self.spool = spool_for(base, aet, port)
         self.leftovers = RepackReport()
-        self.stored = 0  # "storing" lines seen in the log
+        self.begun = 0  # store requests seen in the log: files storescp began to write
         self.cannot_write = 0  # files storescp could not write (refused to the sender)
         self.last_cannot_write = ""
         # storescp's errors and filing errors are warnings of a standing receiver; px-move, which reports
@@ -260,9 +260,9 @@ class Listener:
 
     @property
     def received(self) -> int:
-        """Files received (taken from the spool to be filed), or named in the log if more."""
+        """Files received (taken from the spool to be filed), or begun by storescp if more."""
         taken = self._filer.taken if self._filer is not None else 0
-        return max(taken, self.stored)
+        return max(taken, self.begun)
 
     @property
     def running(self) -> bool:
@@ -328,28 +328,26 @@ class Listener:
             self._filer.wake()
 
     def _lines(self, lines: list[bytes]) -> None:
-        """A chunk of the log: each line read, then the filer woken once for them all."""
-        wake = False
+        """A chunk of the log: each line read, then the filer woken once for them all (any line may mean
+        that a file is complete: a store request ends the one before it, a release the last)."""
         for raw in lines:
-            wake = self._line(raw.decode("utf-8", "replace").rstrip("\r")) or wake
-        if wake and self._filer is not None:
+            self._line(raw.decode("utf-8", "replace").rstrip("\r"))
+        if self._filer is not None:
             self._filer.wake()
 
-    def _line(self, tagged: str) -> bool:
-        """One log line: errors are logged, the last lines kept for messages. True if it says that a file
-        may be complete (the filer is to look)."""
+    def _line(self, tagged: str) -> None:
+        """One log line: errors are logged, the last lines kept for messages."""
         if not tagged:
-            return False
+            return
         pid, _, message = tagged.partition(" I: ")
-        if pid.isdigit() and message.startswith(_PER_FILE):  # two a file: read without the parser
+        if pid.isdigit() and message.startswith(STORE_REQUEST):  # one a file: read without the parser
+            # storescp writes the file as it arrives: the one before it (of that association) is complete
             self._last_activity = time.monotonic()
             self._recent.append("I: " + message)
+            self.begun += 1
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("storescp: I: %s", message)
-            if message.startswith(STORING):
-                self.stored += 1
-                return False
-            return True
+            return
         event = read_line(tagged)
         self._last_activity = time.monotonic()
         line = tagged if event.pid is None else f"{event.level}: {tagged.partition(': ')[2]}"
@@ -361,13 +359,6 @@ class Listener:
             log.log(self.error_level, "storescp: %s", line)
         else:
             log.debug("storescp: %s", line)
-        if event.kind == "storing":
-            self.stored += 1
-            return False
-        return True
-
-
-_PER_FILE = (STORING, "Received Store Request")
 
 
 def _await_exit(pid: int, timeout: float) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 _LINE = re.compile(r"^(\d+) ([DIWEF]): (.*)$")
 STORING = "storing DICOM file: "
+STORE_REQUEST = "Received Store Request"
 CANNOT_WRITE = "cannot write DICOM file: "
 _KINDS = (
     ("Association Received", "association"),

@@ -133,7 +133,7 @@ def test_movescu_receives_itself_only_with_both_a_port_and_a_directory() -> None
 def test_getscu_writes_into_its_directory_with_the_log_config() -> None:
     args = argv.getscu(PACS, ["QueryRetrieveLevel=STUDY"], Path("/get"), root="patient")
     assert _after(args, "-od") == "/get" and _after(args, "-lc") == str(argv.LOG_CONFIG)
-    assert "-P" in args
+    assert "-P" in args and "--bit-preserving" in args  # written as it arrives, not decoded and encoded again
 
 
 def test_storescu_scans_directories_for_dicom_files_only() -> None:
@@ -153,7 +153,7 @@ def test_storescp_serves_associations_at_once_and_tags_its_log_lines_with_the_pi
     assert _after(args, "-lc") == str(argv.STORESCP_LOG_CONFIG)
     assert "%i %P: %m%n" in argv.STORESCP_LOG_CONFIG.read_text()
     assert _after(args, "-aet") == "PYPXRECV" and _after(args, "-td") == "120" and _after(args, "-ta") == "30"
-    assert _after(args, "-od") == "/in" and "--sort-on-study-uid" in args
+    assert _after(args, "-od") == "/in" and "--bit-preserving" in args and "--sort-on-study-uid" not in args
     assert not any(a.startswith("--exec") for a in args)  # no hooks: they would run through /bin/sh
 
 
