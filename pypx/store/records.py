@@ -210,6 +210,7 @@ class QuarantinedFile:
 _LEGACY_ENDINGS = tuple(f"-{kind}.json" for kind in SERIES_KINDS)
 _SETTLED_NS = 100_000_000  # a folder's modification time lags changes by a clock tick (a few ms) at most
 _LISTING_TTL = 1.0
+_FIRST_KEPT = frozenset({"PatientAge"})  # see Database._merged
 _KNOWN_RECORDS = 4096  # study and patient records remembered by _settled_read
 
 
@@ -314,10 +315,13 @@ class Database:
     # -- writes --------------------------------------------------------------------------------
     @staticmethod
     def _merged(values: dict[str, Any], list_key: str = "", items: Sequence[str] = ()) -> Callable[[Any], Any]:
-        """A change that adds `values` (and `items` to the list under `list_key`) to a record."""
+        """A change that adds `values` (and `items` to the list under `list_key`) to a record. A value that
+        differs from study to study (a patient's age) is kept as first recorded, so that filing the
+        studies of one patient in turn does not write the patient's record over and over."""
         def change(current: Any) -> Any:
             current = dict(current) if isinstance(current, dict) else {}
-            current.update({k: v for k, v in values.items() if v not in (None, "")})
+            current.update({k: v for k, v in values.items()
+                            if v not in (None, "") and not (k in _FIRST_KEPT and current.get(k))})
             if list_key:
                 listed = list(current.get(list_key, []))
                 listed += [one for one in dict.fromkeys(items) if one and one not in listed]

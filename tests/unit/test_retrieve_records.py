@@ -194,3 +194,20 @@ def test_a_failed_batch_write_tells_the_settler_its_attempt_was_not_written(tmp_
         raise AssertionError("the write should have failed")
     assert settler.asked == [("1.1.1", 1)] and settler.done == [("1.1.1", 1, False)]
     assert not db.series_file("1.1.1").exists()
+
+
+def test_a_patients_age_is_kept_as_first_filed_so_its_studies_do_not_rewrite_the_record(tmp_path: Path) -> None:
+    db = db_at(tmp_path)
+    folder = tmp_path / "data"
+
+    def of_study(study: str, age: str, series: str) -> list[FiledInstance]:
+        tags = {"PatientName": "DOE^J", "PatientAge": age, "StudyDescription": study}
+        return [FiledInstance(f"{series}.1", series, study, "P1", folder / f"{series}.dcm", 10, tags)]
+
+    db.record_arrivals(of_study("1.1", "031Y", "1.1.1"))
+    db.record_arrivals(of_study("1.2", "033Y", "1.2.1"))
+    written = db.patient_file("P1").stat().st_ino
+    db.record_arrivals(of_study("1.1", "031Y", "1.1.2"))
+    db.record_arrivals(of_study("1.2", "033Y", "1.2.2"))
+    assert db.patient("P1")["PatientAge"] == "031Y" and db.patient("P1")["StudyList"] == ["1.1", "1.2"]
+    assert db.patient_file("P1").stat().st_ino == written  # not written again
