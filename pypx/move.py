@@ -413,22 +413,31 @@ class Retriever:
                 with contextlib.suppress(PxError):
                     self.receiver.stop(grace=1.0)  # type: ignore[union-attr]
             raise
-        if on_found is not None:
-            on_found(result)
         if not early:
+            if on_found is not None:
+                on_found(result)
             return result, self.run(plan(result, self.pacs, self.db, self.options))
 
         studies = {study.uid: study for study in result.studies}
         filled = [Request("STUDY", whole_plans(studies[r.early_study]) if r.early_study in studies else (),
                           early_study=r.early_study) for r in early]
-        sent_early = {r.early_study for r in early}
-        rest = plan(replace(result, studies=tuple(s for s in result.studies if s.uid not in sent_early)),
-                    self.pacs, self.db, self.options)
-        report = RetrieveReport()
-        report.series.extend(self._skipped(p) for p in rest if p.skip)
-        later = requests(rest, self.options)
         with self._lock:
             self._filled = {id(r): f for r, f in zip(early, filled, strict=True)}
+        report = RetrieveReport()
+        rest: list[SeriesPlan] = []
+        later: list[Request] = []
+        stopped: list[Interrupted] = []  # a signal before the ledger keeps the books: it ends the retrieve there
+        try:
+            if on_found is not None:
+                on_found(result)
+            sent_early = {r.early_study for r in early}
+            rest = plan(replace(result, studies=tuple(s for s in result.studies if s.uid not in sent_early)),
+                        self.pacs, self.db, self.options)
+            report.series.extend(self._skipped(p) for p in rest if p.skip)
+            later = requests(rest, self.options)
+        except (KeyboardInterrupt, Interrupted) as err:
+            stopped.append(self._interrupt(err))
+            rest, later = [], []
 
         def send_rest() -> list[Result]:
             try:
@@ -438,6 +447,8 @@ class Retriever:
                 self._interrupt(err)
                 ended.wait(10)
                 raise
+            if stopped:  # the early requests' tool was stopped with it: the ledger records it as interrupted
+                raise stopped[0]
             if failure:
                 raise failure[0]
             return sent + (self._send_all(later) if later and not self.stop_event.is_set() else [Result() for _ in later])

@@ -22,7 +22,9 @@ from typing import Any
 
 import pytest
 
-from pypx.errors import ExitCode
+from pypx.dicom.query import Query
+from pypx.errors import ExitCode, Interrupted
+from pypx.move import RetrieveOptions, Retriever
 from pypx.sandbox.orthanc import Modality
 from pypx.sandbox.pacs import PACS_AET, Sandbox
 from pypx.sandbox.synthetic import Shape
@@ -74,9 +76,16 @@ def big_pacs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BigPacs]:
 
 
 def arrived(base: Basemount) -> int:
-    """Files written so far by the receiver: in its spool (claims included) or already filed."""
-    return sum(name != ".lock" for folder in (base.incoming, base.data) for _, _, files in os.walk(folder)
-               for name in files)
+    """Files written so far by the receiver: in its spool (claims included) or already filed, each once (a
+    file being filed is linked into the tree before its claimed name goes: one inode, two names)."""
+    seen = set()
+    for folder in (base.incoming, base.data):
+        for root, _, files in os.walk(folder):
+            for name in files:
+                with contextlib.suppress(FileNotFoundError):  # filed or claimed meanwhile: seen under its new name
+                    if name != ".lock":
+                        seen.add(os.stat(os.path.join(root, name)).st_ino)
+    return len(seen)
 
 
 class KillWhen(threading.Thread):
@@ -301,5 +310,25 @@ def test_a_signal_stops_a_retrieve_started_during_the_find_and_a_rerun_completes
         assert err.decode().splitlines()[-1] in ("px-find: interrupted", f"px-find: stopped by signal {int(signum)}")
     status = run_cli("px-status", *flags(base), "--PatientID", big_pacs.patient["id"], "--json")
     assert "receiving" not in {s["state"] for s in status_series(status.json()).values()}
+    assert not list(Database(base).runs_dir.glob("*.json"))  # the run's requests went with it
+    assert_complete_after_rerun(run_cli, big_pacs, base)
+
+
+def test_a_signal_once_the_find_has_ended_but_before_the_books_are_kept_still_reports_the_study_on_the_wire(
+        run_cli, big_pacs: BigPacs, tmp_path: Path) -> None:
+    """px-find --then retrieve: the fresh study is on the wire when the find ends; a signal landing then, before
+    the retrieve's bookkeeping has begun (here: raised by the hook that gets the find's result), stops the
+    request on the wire and is reported with every series of the study, as a signal later on is."""
+    base = big_pacs.base(tmp_path)
+
+    def signalled(found: object) -> None:
+        raise Interrupted("interrupted")
+
+    retriever = Retriever(big_pacs.sandbox.settings(), base, RetrieveOptions(receiver="ondemand"))
+    _, report = retriever.run_with_find(Query.build({"PatientID": big_pacs.patient["id"]}), on_found=signalled)
+    assert isinstance(report.error, Interrupted)
+    assert {s.series_uid for s in report.series} == {se["uid"] for _, se in big_pacs.pairs}
+    assert {s.state for s in report.series} <= {"partial", "failed"}, report.series
+    assert all("interrupted" in s.message for s in report.series), report.series
     assert not list(Database(base).runs_dir.glob("*.json"))  # the run's requests went with it
     assert_complete_after_rerun(run_cli, big_pacs, base)
