@@ -28,12 +28,8 @@ LOCK_SLOTS = 64
 _held = threading.local()  # lock files this thread holds: a nested lock on the same slot must not wait on itself
 
 
-def lock_file(path: Path) -> Path:
-    """The lock file that guards `path`: one of LOCK_SLOTS in `<dir>/.locks/`."""
-    return Path(_lock_path(os.fspath(path)))
-
-
 def _lock_path(path: str) -> str:
+    """The lock file that guards `path`: one of LOCK_SLOTS in `<dir>/.locks/`."""
     folder, name = os.path.split(path)
     slot = zlib.crc32(name.encode("utf-8", "surrogateescape")) % LOCK_SLOTS
     return f"{folder}/.locks/{slot:02x}"
