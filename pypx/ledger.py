@@ -213,7 +213,7 @@ class Ledger:
         failed = {uid for uid in rest if any(r.error for _, r in self._pairs(uid))}
         try:
             held = receiver.settle({uid: self._target(uid) for uid in rest if uid not in failed},
-                                   0.5 if quick else None)
+                                   0.5 if quick else None, stop=self.r.stopping)
             held |= receiver.settle({uid: self.plans[uid].expected or 0 for uid in failed}, wait=0.5)
         except LocalIOError as err:  # the receiver cannot file (a full disk): what it did file is counted
             self.r.end_run(err)

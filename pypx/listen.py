@@ -161,20 +161,26 @@ class Listener:
                                 dimse_timeout=self.dimse_timeout, tls=self.tls, binary=self.storescp)
         try:
             self._process = runner.spawn(command, log_path=fifo, log_only=True)
-        except PxError:
+        except BaseException:
             os.close(reader)
             self._cleanup()
             raise
-        self._filer = SpoolFiler(self.spool, self.base, self._writers, self.templates, self.batch_seconds,
-                                 self.batch_size,
-                                 error_level=logging.ERROR if self.error_level >= logging.WARNING else self.error_level)
-        self._filer.on_filed = lambda series: self.on_filed(series)
-        self._filer.repacker.settler = self._settler
-        self._filer.start()
-        os.set_blocking(reader, True)
-        self._reader = threading.Thread(target=self._read_log, args=(reader,), name="storescp-log", daemon=True)
-        self._reader.start()
-        self._await_listening()
+        try:  # cut short (a signal, an error): nothing started is left running, holding the port
+            self._filer = SpoolFiler(self.spool, self.base, self._writers, self.templates, self.batch_seconds,
+                                     self.batch_size, error_level=logging.ERROR if self.error_level >= logging.WARNING
+                                     else self.error_level)
+            self._filer.on_filed = lambda series: self.on_filed(series)
+            self._filer.repacker.settler = self._settler
+            self._filer.start()
+            os.set_blocking(reader, True)
+            self._reader = threading.Thread(target=self._read_log, args=(reader,), name="storescp-log", daemon=True)
+            self._reader.start()  # the log thread closes the pipe
+            self._await_listening()
+        except BaseException:
+            if self._reader is None:
+                os.close(reader)
+            self.stop(grace=0)
+            raise
         log.info("storescp %s listening on port %d (all interfaces), spool %s", self.aet, self.port, self.spool)
         return self
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from pypx.dcmtk import argv, outcome, runner
@@ -125,6 +127,7 @@ class Retriever:
         # sent before their series were known (by id) -> the same with their plans
         self._pending: list[tuple[Request, Result]] | None = None
         self._filled: dict[int, Request] = {}
+        self._signalled: list[BaseException] = []  # signals held while the books are closed
 
     # -- sending -------------------------------------------------------------------------------
     def end_run(self, err: PxError) -> None:
@@ -364,7 +367,7 @@ class Retriever:
         report.series.extend(self._skipped(p) for p in plans if p.skip)
         reqs = requests(plans, self.options)
         if reqs:
-            self.receiver = start_receiver(self.pacs, self.base, self.options)
+            start_receiver(self.pacs, self.base, self.options, chosen=lambda r: setattr(self, "receiver", r))
             self._retrieve(reqs, lambda: self._send_all(reqs), report)
         return self._finished(report, plans)
 
@@ -377,6 +380,7 @@ class Retriever:
         early: list[Request] = []
         sent: list[Result] = []
         failure: list[BaseException] = []
+        launched = threading.Event()
         ended = threading.Event()  # waited on, not joined: a join that a signal interrupts can look ended
 
         def send() -> None:
@@ -392,37 +396,42 @@ class Retriever:
             chosen = {m.get("StudyInstanceUID"): m for m in matches if fresh_study(m, self.db, self.options)}
             if not chosen:
                 return
-            try:
-                receiver = start_receiver(self.pacs, self.base, self.options)
+            try:  # held as it starts: a signal meanwhile stops it with the find
+                start_receiver(self.pacs, self.base, self.options, chosen=lambda r: setattr(self, "receiver", r))
+            except Interrupted:
+                raise
             except PxError as err:  # not the find's error: met again, and reported, by the retrieve after it
                 log.debug("retrieve not started during the find: %s", err)
+                self.receiver = None
                 return
             early.extend(early_request(m) for m in chosen.values())
             self.started = time.monotonic()
-            self.receiver = receiver
             with self._lock:
                 self._pending = []
+            launched.set()
             threading.Thread(target=send, name="retrieve", daemon=True).start()
 
         try:
             result = find(self.pacs, query, limit=limit, binary=binary, on_studies=on_studies)
-        except BaseException:
-            if early:  # what arrived is filed; the find's error is the outcome
-                self.stop_event.set()
+        except BaseException:  # what arrived is filed; the find's error (or the signal) is the outcome
+            self.stop_event.set()
+            if launched.is_set():
                 ended.wait(30)
+            if self.receiver is not None:
                 with contextlib.suppress(PxError):
-                    self.receiver.stop(grace=1.0)  # type: ignore[union-attr]
+                    self.receiver.stop(grace=1.0)
             raise
         if not early:
             if on_found is not None:
                 on_found(result)
             return result, self.run(plan(result, self.pacs, self.db, self.options))
 
-        studies = {study.uid: study for study in result.studies}
-        filled = [Request("STUDY", whole_plans(studies[r.early_study]) if r.early_study in studies else (),
-                          early_study=r.early_study) for r in early]
-        with self._lock:
-            self._filled = {id(r): f for r, f in zip(early, filled, strict=True)}
+        with signals_stop(self._interrupt):  # what is on the wire is known whole, to be reported
+            studies = {study.uid: study for study in result.studies}
+            filled = [Request("STUDY", whole_plans(studies[r.early_study]) if r.early_study in studies else (),
+                              early_study=r.early_study) for r in early]
+            with self._lock:
+                self._filled = {id(r): f for r, f in zip(early, filled, strict=True)}
         report = RetrieveReport()
         rest: list[SeriesPlan] = []
         later: list[Request] = []
@@ -430,6 +439,8 @@ class Retriever:
         try:
             if on_found is not None:
                 on_found(result)
+            if isinstance(self.stopped_by, Interrupted):
+                raise self.stopped_by
             sent_early = {r.early_study for r in early}
             rest = plan(replace(result, studies=tuple(s for s in result.studies if s.uid not in sent_early)),
                         self.pacs, self.db, self.options)
@@ -461,26 +472,31 @@ class Retriever:
         """Keep the ledger of `reqs` while `send` sends them (answers that came before it are handed to it
         first), settle, record, stop the receiver."""
         assert self.receiver is not None
-        interrupted: Interrupted | None = None
         try:
-            ledger = Ledger(self, reqs)
-            with self._lock:
-                self.ledger, pending, self._pending = ledger.start(), self._pending or [], None
-            for request, result in pending:
-                ledger.answered(self._filled.get(id(request), request), result)
+            with signals_stop(self._interrupt):  # the books are opened whole; a signal then stops what is sent
+                ledger = Ledger(self, reqs)
+                with self._lock:
+                    self.ledger, pending, self._pending = ledger.start(), self._pending or [], None
+                for request, result in pending:
+                    ledger.answered(self._filled.get(id(request), request), result)
             try:
                 results = send()
             except (KeyboardInterrupt, Interrupted) as err:
-                interrupted = self._interrupt(err)
+                self._interrupt(err)
                 results = list(ledger.results)
-            # stopped (interrupted, or an error every request meets): no long wait for a standing receiver
-            report.series += ledger.finish(results, quick=interrupted is not None or self.stopped_by is not None)
+            with signals_stop(self._interrupt) as self._signalled:  # and closed whole: a signal cuts the wait short
+                # stopped (interrupted, or an error every request meets): no long wait for a standing receiver
+                report.series += ledger.finish(results, quick=self.stopped_by is not None)
         finally:
             self.stop_event.set()  # ends the watchers of finished tools
             try:
-                self.receiver.stop(grace=1.0 if interrupted is not None else 5.0)
+                self.receiver.stop(grace=1.0 if isinstance(self.stopped_by, Interrupted) else 5.0)
             except LocalIOError as err:  # what is left cannot be filed (a full disk): it stays in the spool
                 self.end_run(err)
+
+    def stopping(self) -> bool:
+        """Is the retrieve being stopped (a signal while its books are closed included)?"""
+        return self.stop_event.is_set() or bool(self._signalled)
 
     def _interrupt(self, err: BaseException) -> Interrupted:
         """SIGINT/SIGTERM: the run stops with it, and every tool still talking ends."""
@@ -499,6 +515,43 @@ class Retriever:
         order = {p.uid: i for i, p in enumerate(plans)}
         report.series.sort(key=lambda s: order.get(s.series_uid, math.inf))
         return report
+
+
+@contextlib.contextmanager
+def signals_stop(stop: Callable[[BaseException], object]) -> Iterator[list[BaseException]]:
+    """Inside, SIGINT and SIGTERM do not raise wherever the main thread is (bookkeeping must not be cut
+    half-way): what their handlers raise is kept in the list given, and `stop` gets the first on the way
+    out. The handler only keeps it (no lock is taken: the code it lands in may hold one). A signal whose
+    action is the default one (to end the process) takes it on the way out. Handlers run in the main
+    thread only: in any other, this changes nothing."""
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    caught: list[BaseException] = []
+    if threading.current_thread() is not threading.main_thread() or None in previous.values():
+        yield caught
+        return
+    deferred: list[int] = []
+
+    def held(signum: int, frame: FrameType | None) -> None:
+        before = previous[signal.Signals(signum)]
+        if callable(before):
+            try:
+                before(signum, frame)
+            except (KeyboardInterrupt, Interrupted) as err:
+                caught.append(err)
+        elif before == signal.SIG_DFL:
+            deferred.append(signum)
+
+    for signum in previous:
+        signal.signal(signum, held)
+    try:
+        yield caught
+    finally:
+        for signum, before in previous.items():
+            signal.signal(signum, before)  # type: ignore[arg-type]  # None was ruled out above
+        for number in deferred[:1]:
+            signal.raise_signal(number)
+        if caught:
+            stop(caught[0])
 
 
 def overlaps(query: Query, options: RetrieveOptions, pacs: PacsSettings) -> bool:

@@ -90,8 +90,10 @@ class Receiver:
         """Each series' count now, without waiting."""
         return {uid: self.held(uid) for uid in targets}
 
-    def settle(self, targets: Mapping[str, int], wait: float | None = None) -> dict[str, int]:
-        """Each series' count once it reaches its target (files the PACS said it sent)."""
+    def settle(self, targets: Mapping[str, int], wait: float | None = None,
+               stop: Callable[[], bool] | None = None) -> dict[str, int]:
+        """Each series' count once it reaches its target (files the PACS said it sent); once `stop()` is
+        true (the retrieve is being stopped), no longer than a moment more."""
         return self.count(targets)
 
 
@@ -138,10 +140,11 @@ class OnDemand(Receiver):
     def flush(self) -> None:
         self.listener.drain()
 
-    def settle(self, targets: Mapping[str, int], wait: float | None = None) -> dict[str, int]:
+    def settle(self, targets: Mapping[str, int], wait: float | None = None,
+               stop: Callable[[], bool] | None = None) -> dict[str, int]:
         # the PACS answers a request after every file of it was written and closed: file what is complete
         self.listener.drain()
-        return super().settle(targets, wait)
+        return super().settle(targets, wait, stop)
 
     def gone(self, grace: float = 0.0) -> PxError | None:
         """The error to report when the receiver has died (None while it runs).
@@ -201,9 +204,10 @@ class Standing(Receiver):
         return LocalIOError(f"no receiver on port {self.port}",
                             "start px-listen there, or let px-move start one (--receiver auto or ondemand)")
 
-    def settle(self, targets: Mapping[str, int], wait: float | None = None) -> dict[str, int]:
+    def settle(self, targets: Mapping[str, int], wait: float | None = None,
+               stop: Callable[[], bool] | None = None) -> dict[str, int]:
         """Wait, woken by database writes, until every series reaches its target, or nothing new is
-        filed for `wait` seconds."""
+        filed for `wait` seconds (half a second once `stop()` is true: the retrieve is being stopped)."""
         wait = self.wait if wait is None else wait
         counts = {uid: 0 for uid in targets}
         with Changes(self.db.series_dir) as changes:
@@ -218,10 +222,12 @@ class Standing(Receiver):
                         pending = pending or now < target
                 if not pending:
                     return counts
+                if stop is not None and stop():
+                    wait = min(wait, 0.5)
                 left = wait - (time.monotonic() - last_change)
                 if left <= 0:
                     return counts
-                changes.wait(left)
+                changes.wait(left if stop is None else min(left, 0.1))
 
 
 class Elsewhere(Receiver):
@@ -233,15 +239,19 @@ class Elsewhere(Receiver):
     def count(self, targets: Mapping[str, int]) -> dict[str, int]:
         return dict.fromkeys(targets, 0)
 
-    def settle(self, targets: Mapping[str, int], wait: float | None = None) -> dict[str, int]:
+    def settle(self, targets: Mapping[str, int], wait: float | None = None,
+               stop: Callable[[], bool] | None = None) -> dict[str, int]:
         return dict.fromkeys(targets, 0)
 
 
-def start(pacs: PacsSettings, base: Basemount, options: RetrieveOptions) -> Receiver:
+def start(pacs: PacsSettings, base: Basemount, options: RetrieveOptions,
+          chosen: Callable[[Receiver], None] = lambda receiver: None) -> Receiver:
     """Choose the receiver and start it. `auto` looks again when the port changed hands in between (a
-    receiver that was there has stopped, or another process took the free port)."""
+    receiver that was there has stopped, or another process took the free port). `chosen` gets each
+    receiver before it starts: whoever must stop it, should a signal cut the start short, holds it then."""
     for attempt in range(3):
         receiver = choose(pacs, base, options)
+        chosen(receiver)
         try:
             receiver.start()
         except (LocalIOError, UsageError):

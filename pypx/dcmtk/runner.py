@@ -110,34 +110,31 @@ def run_streaming(argv: Sequence[str], on_line: Callable[[str], None], *,
         raise ToolMissing(f"{argv[0]} is not installed", "install DCMTK: apt-get install dcmtk") from None
     except PermissionError:
         raise ToolMissing(f"{argv[0]} is not executable", "check the path given for the DCMTK tool") from None
-    assert proc.stdout is not None
-    with contextlib.suppress(OSError):  # a roomy pipe: the tool never waits for this process to read its log
-        fcntl.fcntl(proc.stdout.fileno(), F_SETPIPE_SZ, 1 << 20)
-    if on_start:
-        on_start(proc.pid)
-    timer = threading.Timer(wall_timeout, proc.kill) if wall_timeout else None
-    if timer:
-        timer.start()
+    timer = watchdog = None
     accepted, unanswered = threading.Event(), threading.Event()
-    watchdog = None
-    if accept_within is not None:
-        def give_up() -> None:
-            if not accepted.is_set() and proc.poll() is None:
-                unanswered.set()
-                proc.kill()
-
-        watchdog = threading.Timer(accept_within.seconds, give_up)
-        watchdog.start()
-    if stop is not None:
-        def end_when_stopped() -> None:
-            stop.wait()
-            if proc.poll() is None:
-                proc.terminate()
-
-        threading.Thread(target=end_when_stopped, daemon=True).start()
     lines = []
-    try:
+    try:  # whatever cuts this short (a signal included) ends the tool and its timers
         assert proc.stdout is not None
+        with contextlib.suppress(OSError):  # a roomy pipe: the tool never waits for this process to read its log
+            fcntl.fcntl(proc.stdout.fileno(), F_SETPIPE_SZ, 1 << 20)
+        if on_start:
+            on_start(proc.pid)
+        if wall_timeout:
+            timer = _timer(wall_timeout, proc.kill)
+        if accept_within is not None:
+            def give_up() -> None:
+                if not accepted.is_set() and proc.poll() is None:
+                    unanswered.set()
+                    proc.kill()
+
+            watchdog = _timer(accept_within.seconds, give_up)
+        if stop is not None:
+            def end_when_stopped() -> None:
+                stop.wait()
+                if proc.poll() is None:
+                    proc.terminate()
+
+            threading.Thread(target=end_when_stopped, daemon=True).start()
         for raw in proc.stdout:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             if watchdog is not None and line.startswith(ACCEPTED):
@@ -163,6 +160,14 @@ def run_streaming(argv: Sequence[str], on_line: Callable[[str], None], *,
         raise TimeoutError_(f"{os.path.basename(argv[0])} did not finish within {wall_timeout:.0f} s",
                             "the PACS may be overloaded; raise --dimse-timeout")
     return Completed(tuple(argv), returncode, "", "\n".join(lines), seconds)
+
+
+def _timer(seconds: float, action: Callable[[], None]) -> threading.Timer:
+    """A started timer that never keeps the process from exiting."""
+    timer = threading.Timer(seconds, action)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def read_chunks(descriptor: int, on_lines: Callable[[list[bytes]], None], settle: float = 0.01) -> None:

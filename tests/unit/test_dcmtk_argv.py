@@ -6,6 +6,7 @@ import os
 import re
 import stat
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -282,3 +283,29 @@ def test_a_tool_whose_association_was_accepted_runs_past_the_association_watchdo
                                  "PDV: 16372)', flush=True); time.sleep(0.8); print('I: Releasing Association')"],
                                 lambda line: None, accept_within=watchdog)
     assert done.returncode == 0 and done.stderr.splitlines()[-1] == "I: Releasing Association"
+
+
+def test_a_tool_cut_short_as_it_starts_is_ended_and_leaves_no_timer_that_holds_the_process() -> None:
+    """A signal can land right after the tool is spawned (here: raised by the hook that gets its PID): the
+    tool is ended, and no timer is left that the interpreter would wait for at exit."""
+    pids: list[int] = []
+
+    def cut(pid: int) -> None:
+        pids.append(pid)
+        raise KeyboardInterrupt
+
+    watchdog = runner.AcceptWithin(60, lambda: TimeoutError_("no association"))
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_streaming([sys.executable, "-c", "import time; time.sleep(60)"], lambda line: None,
+                             wall_timeout=60, accept_within=watchdog, on_start=cut)
+    assert pids and not os.path.exists(f"/proc/{pids[0]}")  # ended and reaped
+    assert not [t for t in threading.enumerate() if isinstance(t, threading.Timer) and t.is_alive() and not t.daemon]
+
+
+def test_the_timers_of_a_tool_never_keep_the_process_from_exiting() -> None:
+    seen: list[list[threading.Thread]] = []
+    watchdog = runner.AcceptWithin(60, lambda: TimeoutError_("no association"))
+    runner.run_streaming([sys.executable, "-c", "print('I: x', flush=True)"],
+                         lambda line: seen.append([t for t in threading.enumerate() if isinstance(t, threading.Timer)]),
+                         wall_timeout=60, accept_within=watchdog)
+    assert seen and len(seen[0]) >= 2 and all(t.daemon for t in seen[0])

@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from pypx.dicom.query import Query
 from pypx.dicom.results import Match
-from pypx.move import overlaps
+from pypx.errors import Interrupted
+from pypx.move import overlaps, signals_stop
 from pypx.plan import RetrieveOptions, early_request, fresh_study
+from pypx.receiver import Standing
 from pypx.settings import PacsSettings
 from pypx.store.layout import Basemount
 from pypx.store.records import Database
@@ -79,3 +85,41 @@ def test_changes_names_the_files_written_into_the_folder(tmp_path: Path) -> None
             if {"1.2.3.json", "1.2.4.json"} <= seen:
                 break
         assert {"1.2.3.json", "1.2.4.json"} <= seen
+
+
+def test_a_signal_while_the_books_are_kept_stops_the_retrieve_and_the_handlers_come_back() -> None:
+    """Inside `signals_stop`, SIGINT and SIGTERM do not raise wherever the code is: what their handlers raise is
+    kept, the stop gets the first on the way out, and the handlers are back as they were."""
+    def term(signum: int, frame: object) -> None:
+        raise Interrupted(f"stopped by signal {signum}")
+
+    stopped: list[BaseException] = []
+    interrupt, previous = signal.getsignal(signal.SIGINT), signal.signal(signal.SIGTERM, term)
+    try:
+        with signals_stop(stopped.append) as caught:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+            inside, stopped_inside = True, list(stopped)
+        assert inside and stopped_inside == [] and [type(err) for err in caught] == [KeyboardInterrupt, Interrupted]
+        assert str(caught[1]) == "stopped by signal 15" and stopped == caught[:1]
+        assert signal.getsignal(signal.SIGTERM) is term and signal.getsignal(signal.SIGINT) is interrupt
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_signal_whose_action_is_to_end_the_process_ends_it_once_the_books_are_kept() -> None:
+    script = ("import os, signal, sys\nfrom pypx.move import signals_stop\n"
+              "signal.signal(signal.SIGTERM, signal.SIG_DFL)\n"
+              "with signals_stop(lambda err: None):\n"
+              "    os.kill(os.getpid(), signal.SIGTERM)\n    print('kept', flush=True)\n"
+              "print('went on', flush=True)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)  # noqa: S603
+    assert done.returncode == -signal.SIGTERM and done.stdout == "kept\n"
+
+
+def test_a_stopped_retrieve_waits_for_a_standing_receiver_only_a_moment(tmp_path: Path) -> None:
+    receiver = Standing(Basemount.from_db(tmp_path / "log"), wait=60, port=None)
+    started = time.monotonic()
+    assert receiver.settle({"1.2.3": 8}, stop=lambda: True) == {"1.2.3": 0}
+    assert time.monotonic() - started < 10  # not the 60 s it waits for files while the retrieve goes on
