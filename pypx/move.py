@@ -384,6 +384,7 @@ class Retriever:
         ended = threading.Event()  # waited on, not joined: a join that a signal interrupts can look ended
 
         def send() -> None:
+            launched.set()  # from here on, `ended` is set when it ends
             try:
                 sent.extend(self._send_all(early))
             except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
@@ -408,7 +409,6 @@ class Retriever:
             self.started = time.monotonic()
             with self._lock:
                 self._pending = []
-            launched.set()
             threading.Thread(target=send, name="retrieve", daemon=True).start()
 
         try:
