@@ -11,7 +11,7 @@ A sandbox seeded with 100 studies x 4 series x 8 images (3,200 images, 64x64). E
 - raw C-GET: one getscu association carrying the 100 study-level requests (files into one folder,
   `--bit-preserving`);
 - pypx C-GET: find -> retrieve --method get -> status complete.
-Medians over --rounds.    .venv/bin/python bench/bench_retrieve.py [--rounds 5]
+Medians over --rounds, and the median of each round's own ratio.    .venv/bin/python bench/bench_retrieve.py [--rounds 5]
 """
 
 from __future__ import annotations
@@ -66,8 +66,7 @@ def main() -> None:
                 return base
 
             def raw_move() -> float:
-                out = work / "raw"
-                shutil.rmtree(out, ignore_errors=True)
+                out = work / f"raw{next(counter)}"  # a new folder: deleting the last one first slows the next creates
                 out.mkdir()
                 scp = subprocess.Popen(  # noqa: S603
                     [runner.resolve("storescp"), "--bit-preserving", "-aet", pacs.aet_listener, "-od", str(out),
@@ -85,8 +84,7 @@ def main() -> None:
                 return elapsed
 
             def raw_get() -> float:
-                out = work / "rawget"
-                shutil.rmtree(out, ignore_errors=True)
+                out = work / f"rawget{next(counter)}"
                 out.mkdir()
                 started = time.perf_counter()
                 runner.run(argv.getscu(pacs, [], out, queries=queries))  # 3.6.7 crashes at exit after several
@@ -136,6 +134,12 @@ def main() -> None:
             rows["throughput ratio on-demand / raw move"] = f"{med['raw move'] / med['ondemand']:.2f}"
             rows["throughput ratio standing / raw move"] = f"{med['raw move'] / med['standing']:.2f}"
             rows["throughput ratio C-GET / raw getscu"] = f"{med['raw get'] / med['get']:.2f}"
+            # the machine's speed drifts between rounds: each round's own ratio, raw and pypx minutes apart
+            for label, raw, ours_ in (("on-demand", "raw move", "ondemand"), ("standing", "raw move", "standing"),
+                                      ("C-GET", "raw get", "get")):
+                paired = [r / o for r, o in zip(times[raw], times[ours_], strict=True)]
+                rows[f"per-round ratio {label}, median"] = f"{statistics.median(paired):.2f}  " \
+                                                           f"{[round(x, 2) for x in paired]}"
             rows["all rounds"] = {k: [round(t, 3) for t in v] for k, v in times.items()}
             report("retrieve: 3200 images (100 studies x 4 series x 8), 64x64", rows,
                    Path(__file__).with_name("results") / "retrieve.json")
