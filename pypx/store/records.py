@@ -360,14 +360,28 @@ class Database:
             self._known[key] = (signature, value)
         return value
 
+    def _index_jobs(self, series: Iterable[tuple[dict[str, str], str]]) -> list[Callable[[], None]]:
+        """The writes that merge series (their tags, their UID) into their study and patient records: one
+        write per study and per patient, however many of their series there are."""
+        studies: dict[str, tuple[dict[str, str], list[str]]] = {}
+        for tags, series_uid in series:
+            study_uid = tags.get("StudyInstanceUID", "")
+            if study_uid:
+                studies.setdefault(study_uid, (tags, []))[1].append(series_uid)
+        patients: dict[str, tuple[dict[str, str], list[str]]] = {}
+        jobs: list[Callable[[], None]] = []
+        for study_uid, (tags, series_uids) in studies.items():
+            jobs.append(functools.partial(self._merge, self.study_file(study_uid),
+                                          {k: tags.get(k) for k in STUDY_KEYS}, "SeriesList", series_uids))
+            if tags.get("PatientID"):
+                patients.setdefault(tags["PatientID"], (tags, []))[1].append(study_uid)
+        for patient_id, (tags, study_uids) in patients.items():
+            jobs.append(functools.partial(self._merge, self.patient_file(patient_id),
+                                          {k: tags.get(k) for k in PATIENT_KEYS}, "StudyList", study_uids))
+        return jobs
+
     def _index(self, tags: dict[str, str], series_uid: str, series_dir: Path | None = None) -> Callable[[Any], Any]:
-        """Merge the series into its study and patient records; the change for its own meta section."""
-        study_uid, patient_id = tags.get("StudyInstanceUID", ""), tags.get("PatientID", "")
-        if study_uid:
-            self._merge(self.study_file(study_uid), {k: tags.get(k) for k in STUDY_KEYS}, "SeriesList", [series_uid])
-        if patient_id:
-            self._merge(self.patient_file(patient_id), {k: tags.get(k) for k in PATIENT_KEYS}, "StudyList",
-                        [study_uid])
+        """The change for a series' own meta section (its study and patient records: `_index_jobs`)."""
         series_meta: dict[str, Any] = {k: tags.get(k) for k in SERIES_KEYS}
         series_meta["SeriesInstanceUID"] = series_uid
         if series_dir is not None:
@@ -378,6 +392,8 @@ class Database:
         """Record (or refresh) what was asked for; earlier attempts are kept."""
         tags = {**request.tags, "SeriesInstanceUID": request.series_uid, "StudyInstanceUID": request.study_uid,
                 "PatientID": request.patient_id}
+        for job in self._index_jobs([(tags, request.series_uid)]):
+            job()
         meta = self._index(tags, request.series_uid)
 
         def change(current: Any) -> Any:
@@ -394,19 +410,9 @@ class Database:
         """`record_request` for many series at once: each study and patient record is written once.
         With `each=False` only those: the series' own records then come with `mark_requested` or
         `record_outcome` (a retrieve records a series that finished before its turn in one write)."""
-        studies: dict[str, list[SeriesRequest]] = defaultdict(list)
-        for request in requests:
-            studies[request.study_uid].append(request)
-        patients: dict[str, tuple[dict[str, str], list[str]]] = {}
-        for study_uid, group in studies.items():
-            tags = {**group[0].tags, "StudyInstanceUID": study_uid, "PatientID": group[0].patient_id}
-            self._merge(self.study_file(study_uid), {k: tags.get(k) for k in STUDY_KEYS}, "SeriesList",
-                        [r.series_uid for r in group])
-            if group[0].patient_id:
-                patients.setdefault(group[0].patient_id, (tags, []))[1].append(study_uid)
-        for patient_id, (tags, study_uids) in patients.items():
-            self._merge(self.patient_file(patient_id), {k: tags.get(k) for k in PATIENT_KEYS}, "StudyList",
-                        study_uids)
+        for job in self._index_jobs(({**r.tags, "StudyInstanceUID": r.study_uid, "PatientID": r.patient_id},
+                                     r.series_uid) for r in requests):
+            job()
         if each:  # the series' own record comes with its first file (its tags are here)
             for request in requests:
                 self.mark_requested(request)
@@ -567,7 +573,8 @@ class Database:
 
     def record_arrivals(self, items: Iterable[FiledInstance], settler: Settler | None = None) -> None:
         """Add filed instances: one locked update per series touched, whatever the batch size. With `settler`,
-        a series' attempt is written in the same update when the settler has it ready.
+        a series' attempt is written in the same update when the settler has it ready. Each study and patient
+        record of the batch is written once (a write only when the batch adds to it).
 
         The series of a batch are written by a few threads at once: each write waits for its own flush to
         disk, and flushes that wait together are done together (the journal commits them as one)."""
@@ -576,9 +583,13 @@ class Database:
             by_series[item.series_uid].append(item)
         stamp = now()
         groups = list(by_series.items())
-        outcomes = _side_by_side([functools.partial(self._record_series, uid, batch, stamp, settler)
-                                  for uid, batch in groups])
-        done = [None if isinstance(out, BaseException) else out for out in outcomes]
+        index = self._index_jobs(({**batch[0].tags, "StudyInstanceUID": batch[0].study_uid,
+                                   "PatientID": batch[0].patient_id}, uid) for uid, batch in groups)
+        jobs: list[Callable[[], int | None]] = [functools.partial(self._record_series, uid, batch, stamp, settler)
+                                                for uid, batch in groups]
+        jobs += index
+        outcomes = _side_by_side(jobs)
+        done = [None if isinstance(out, BaseException) else out for out in outcomes[:len(groups)]]
         failure = next((out for out in outcomes if isinstance(out, BaseException)), None)
         if settler is not None:  # told in this thread, in order: the settler may report progress
             for (series_uid, _), held in zip(groups, done, strict=True):

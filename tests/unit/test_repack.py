@@ -20,7 +20,7 @@ from pypx.cli.common import invoke
 from pypx.errors import DiskFull, ExitCode
 from pypx.repack import repack_files, repack_spool
 from pypx.sandbox.synthetic import Shape, generate
-from pypx.store import space
+from pypx.store import atomic, space
 from pypx.store.layout import Basemount
 from pypx.store.records import Database
 
@@ -84,6 +84,29 @@ def test_every_filed_instance_is_recorded_with_its_path(source: tuple[Path, dict
         assert all(path.is_file() for path in held.values())
         assert report.series[series_uid] == len(sops)
     assert sorted(db.patient_ids()) == ["PX042-00000", "PX042-00001"]
+
+
+def test_a_batch_writes_each_study_and_patient_record_once_with_all_its_series(
+        tmp_path: Path, base: Basemount, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "many"
+    manifest = generate(folder, Shape(patients=2, studies=2, series=3, images=2))
+    (folder / "manifest.json").unlink()
+    written: list[str] = []
+    real = atomic.write_bytes_atomic
+
+    def counted(path: Path, data: bytes, mode: int = 0o644) -> None:
+        written.append(Path(path).parent.name)
+        real(path, data, mode)
+
+    monkeypatch.setattr(atomic, "write_bytes_atomic", counted)
+    repack_files(dicom_files(folder), base, move=False)
+    assert written.count("studyData") == 4 and written.count("patientData") == 2
+    assert written.count("seriesData") == 12
+    db = Database(base)
+    for patient in manifest["patients"]:
+        assert sorted(db.patient(patient["id"])["StudyList"]) == sorted(st["uid"] for st in patient["studies"])
+        for study in patient["studies"]:
+            assert sorted(db.study(study["uid"])["SeriesList"]) == sorted(se["uid"] for se in study["series"])
 
 
 def test_copy_keeps_the_sources_and_cleanup_moves_them(source: tuple[Path, dict[str, Any]], base: Basemount) -> None:
