@@ -33,7 +33,7 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -360,27 +360,28 @@ class Database:
             self._known[key] = (signature, value)
         return value
 
-    def _index_jobs(self, series: Iterable[tuple[dict[str, str], str]]) -> list[Callable[[], None]]:
-        """The writes that merge series (their tags, their UID) into their study and patient records: one
-        write per study and per patient, however many of their series there are."""
-        studies: dict[str, tuple[dict[str, str], list[str]]] = {}
-        for tags, series_uid in series:
-            study_uid = tags.get("StudyInstanceUID", "")
+    def _index_jobs(self, series: Iterable[tuple[str, str, Mapping[str, str], str]]) -> list[Callable[[], None]]:
+        """The writes that merge series (study UID, patient ID, tags, series UID) into their study and patient
+        records: one write per study and per patient, however many of their series there are."""
+        studies: dict[str, tuple[dict[str, Any], list[str]]] = {}
+        for study_uid, patient_id, tags, series_uid in series:
             if study_uid:
-                studies.setdefault(study_uid, (tags, []))[1].append(series_uid)
-        patients: dict[str, tuple[dict[str, str], list[str]]] = {}
+                values = {**{k: tags.get(k) for k in STUDY_KEYS + PATIENT_KEYS},
+                          "StudyInstanceUID": study_uid, "PatientID": patient_id}
+                studies.setdefault(study_uid, (values, []))[1].append(series_uid)
+        patients: dict[str, tuple[dict[str, Any], list[str]]] = {}
         jobs: list[Callable[[], None]] = []
-        for study_uid, (tags, series_uids) in studies.items():
+        for study_uid, (values, series_uids) in studies.items():
             jobs.append(functools.partial(self._merge, self.study_file(study_uid),
-                                          {k: tags.get(k) for k in STUDY_KEYS}, "SeriesList", series_uids))
-            if tags.get("PatientID"):
-                patients.setdefault(tags["PatientID"], (tags, []))[1].append(study_uid)
-        for patient_id, (tags, study_uids) in patients.items():
+                                          {k: values[k] for k in STUDY_KEYS}, "SeriesList", series_uids))
+            if values["PatientID"]:
+                patients.setdefault(values["PatientID"], (values, []))[1].append(study_uid)
+        for patient_id, (values, study_uids) in patients.items():
             jobs.append(functools.partial(self._merge, self.patient_file(patient_id),
-                                          {k: tags.get(k) for k in PATIENT_KEYS}, "StudyList", study_uids))
+                                          {k: values[k] for k in PATIENT_KEYS}, "StudyList", study_uids))
         return jobs
 
-    def _index(self, tags: dict[str, str], series_uid: str, series_dir: Path | None = None) -> Callable[[Any], Any]:
+    def _series_meta(self, tags: dict[str, str], series_uid: str, series_dir: Path | None = None) -> Callable[[Any], Any]:
         """The change for a series' own meta section (its study and patient records: `_index_jobs`)."""
         series_meta: dict[str, Any] = {k: tags.get(k) for k in SERIES_KEYS}
         series_meta["SeriesInstanceUID"] = series_uid
@@ -392,9 +393,9 @@ class Database:
         """Record (or refresh) what was asked for; earlier attempts are kept."""
         tags = {**request.tags, "SeriesInstanceUID": request.series_uid, "StudyInstanceUID": request.study_uid,
                 "PatientID": request.patient_id}
-        for job in self._index_jobs([(tags, request.series_uid)]):
+        for job in self._index_jobs([(request.study_uid, request.patient_id, request.tags, request.series_uid)]):
             job()
-        meta = self._index(tags, request.series_uid)
+        meta = self._series_meta(tags, request.series_uid)
 
         def change(current: Any) -> Any:
             current = dict(current or {})
@@ -410,8 +411,7 @@ class Database:
         """`record_request` for many series at once: each study and patient record is written once.
         With `each=False` only those: the series' own records then come with `mark_requested` or
         `record_outcome` (a retrieve records a series that finished before its turn in one write)."""
-        for job in self._index_jobs(({**r.tags, "StudyInstanceUID": r.study_uid, "PatientID": r.patient_id},
-                                     r.series_uid) for r in requests):
+        for job in self._index_jobs((r.study_uid, r.patient_id, r.tags, r.series_uid) for r in requests):
             job()
         if each:  # the series' own record comes with its first file (its tags are here)
             for request in requests:
@@ -583,8 +583,7 @@ class Database:
             by_series[item.series_uid].append(item)
         stamp = now()
         groups = list(by_series.items())
-        index = self._index_jobs(({**batch[0].tags, "StudyInstanceUID": batch[0].study_uid,
-                                   "PatientID": batch[0].patient_id}, uid) for uid, batch in groups)
+        index = self._index_jobs((batch[0].study_uid, batch[0].patient_id, batch[0].tags, uid) for uid, batch in groups)
         jobs: list[Callable[[], int | None]] = [functools.partial(self._record_series, uid, batch, stamp, settler)
                                                 for uid, batch in groups]
         jobs += index
@@ -604,7 +603,7 @@ class Database:
         first = batch[0]
         tags = {**first.tags, "SeriesInstanceUID": series_uid, "StudyInstanceUID": first.study_uid,
                 "PatientID": first.patient_id}
-        index = self._index(tags, series_uid, first.path.parent)
+        index = self._series_meta(tags, series_uid, first.path.parent)
         base_dir: list[str] = []
         held: list[int] = []
         settled: list[int] = []
