@@ -11,18 +11,24 @@ A sandbox seeded with 100 studies x 4 series x 8 images (3,200 images, 64x64). E
 - raw C-GET: one getscu association carrying the 100 study-level requests (files into one folder,
   `--bit-preserving`);
 - pypx C-GET: find -> retrieve --method get -> status complete.
-Medians over --rounds, and the median of each round's own ratio.    .venv/bin/python bench/bench_retrieve.py [--rounds 5]
+Medians over --rounds, and the median of each round's own ratio. Each row also gives the CPU seconds it
+took, by whom: this process (pypx's library: find, filing, records), the commands it waited for (DCMTK's
+tools, px-listen and its storescp), and the sandbox's Orthanc; on a machine of few cores the sum bounds
+the wall time more than the wire does.    .venv/bin/python bench/bench_retrieve.py [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -45,8 +51,14 @@ SHAPE = Shape(patients=50, studies=2, series=4, images=8, seed=11)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--tmpdir", type=Path, default=None,
+                        help="the temp dir of pypx's C-FIND and C-MOVE scratch files (its TMPDIR; the "
+                             "BASEMOUNTs and raw DCMTK's folders stay in the system temp dir)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-retrieve-") as tmp:
+        if args.tmpdir:  # from here on: pypx's scratch, and px-listen's
+            tempfile.tempdir = str(args.tmpdir)
+            os.environ["TMPDIR"] = str(args.tmpdir)
         work = Path(tmp)
         with seeded_sandbox(work, SHAPE) as sandbox:
             pacs = sandbox.settings()
@@ -58,6 +70,21 @@ def main() -> None:
                 write_query_file({"QueryRetrieveLevel": "STUDY", "StudyInstanceUID": study.uid}, queries[-1], "study")
             times: dict[str, list[float]] = {k: [] for k in ("raw move", "ondemand", "standing", "raw get", "get")}
             counter = iter(range(10_000))
+            orthanc = sandbox.orthanc.running()
+            assert orthanc is not None
+            cpu: dict[str, list[tuple[float, float, float]]] = {k: [] for k in times}
+
+            def cpu_now() -> tuple[float, float, float]:
+                own, waited = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+                with open(f"/proc/{orthanc.pid}/stat", encoding="ascii") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                return (own.ru_utime + own.ru_stime, waited.ru_utime + waited.ru_stime,
+                        (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+
+            def timed(key: str, run: Callable[[], float]) -> None:
+                before = cpu_now()
+                times[key].append(run())
+                cpu[key].append(tuple(b - a for a, b in zip(before, cpu_now(), strict=True)))  # type: ignore[arg-type]
 
             def fresh() -> Basemount:
                 base = Basemount.from_db(work / f"run{next(counter)}" / "log")
@@ -117,11 +144,11 @@ def main() -> None:
                     listen.wait()
 
             for _ in range(args.rounds):
-                times["raw move"].append(raw_move())
-                times["ondemand"].append(ours())
-                times["standing"].append(standing())
-                times["raw get"].append(raw_get())
-                times["get"].append(ours("get"))
+                timed("raw move", raw_move)
+                timed("ondemand", ours)
+                timed("standing", standing)
+                timed("raw get", raw_get)
+                timed("get", lambda: ours("get"))
             med = {k: statistics.median(v) for k, v in times.items()}
             rows = {"images": images, "rounds (interleaved)": args.rounds}
             labels = {"raw move": "raw movescu (1 association, 100 study C-MOVEs) -> storescp",
@@ -131,6 +158,10 @@ def main() -> None:
                       "get": "pypx find->retrieve --method get->status"}
             for key, label in labels.items():
                 rows[label + ", median s"] = f"{med[key]:.3f}  ({images / med[key]:.0f} img/s)"
+            for key in labels:
+                own, waited, pacs_cpu = (statistics.median(c[i] for c in cpu[key]) for i in range(3))
+                rows[f"{key}: CPU s, pypx / tools / Orthanc"] = \
+                    f"{own:.2f} / {waited:.2f} / {pacs_cpu:.2f}  (sum {own + waited + pacs_cpu:.2f})"
             rows["throughput ratio on-demand / raw move"] = f"{med['raw move'] / med['ondemand']:.2f}"
             rows["throughput ratio standing / raw move"] = f"{med['raw move'] / med['standing']:.2f}"
             rows["throughput ratio C-GET / raw getscu"] = f"{med['raw get'] / med['get']:.2f}"

@@ -188,7 +188,7 @@ class Repacker:
         series: dict[str, int] = {}
         duplicates = 0
         full: OSError | None = None
-        replaced: set[Path] = set()  # files of instances recorded before this batch (a duplicate replaces one)
+        replaced: set[str] = set()  # files of instances recorded before this batch (a duplicate replaces one)
         todo = [path if isinstance(path, Path) else Path(path) for path in paths]
         for source in todo:
             tags: dict[str, str] = {}
@@ -221,7 +221,7 @@ class Repacker:
                 continue
             sop, series_uid = tags["SOPInstanceUID"], tags["SeriesInstanceUID"]
             if series_uid not in held:
-                recorded = self.db.held_instances(series_uid)
+                recorded = self.db.held_files(series_uid)
                 held[series_uid] = set(recorded)
                 replaced.update(recorded.values())
             if sop in held[series_uid]:
@@ -265,7 +265,7 @@ class Repacker:
                 found.append(index)
         return found
 
-    def _record(self, filed: list[FiledInstance], replaced: set[Path]) -> int:
+    def _record(self, filed: list[FiledInstance], replaced: set[str]) -> int:
         """Record the batch: how many of `filed` (from the first) are recorded. On a full disk the newest
         files are taken out of the tree again (their sources stay) until the records fit; none fitting
         raises the DiskFull."""
@@ -286,17 +286,18 @@ class Repacker:
                 self._unfile(filed[:keep], replaced)
                 raise
 
-    def _unfile(self, filed: Sequence[FiledInstance], replaced: set[Path]) -> None:
+    def _unfile(self, filed: Sequence[FiledInstance], replaced: set[str]) -> None:
         """Take new files whose records could not be written out of the tree again, so that the tree holds
         only what the database lists. Their sources are all still there."""
         recorded: dict[str, set[str]] = {}
+        earlier = {Path(path) for path in replaced}
         for item in filed:
             if item.series_uid not in recorded:
                 try:
                     recorded[item.series_uid] = set(self.db.held_instances(item.series_uid))
                 except LocalIOError:
                     recorded[item.series_uid] = set()
-            if item.path not in replaced and item.sop_uid not in recorded[item.series_uid]:
+            if item.path not in earlier and item.sop_uid not in recorded[item.series_uid]:
                 with contextlib.suppress(OSError):
                     os.unlink(item.path)
 

@@ -110,6 +110,7 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+@functools.lru_cache(maxsize=1 << 14)  # every record write names its file: a series' UID, many times a retrieve
 def safe_name(value: str) -> str:
     """A file name for an ID that may hold anything; altered names get a hash so two IDs never collide."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", value) or "_"
