@@ -72,7 +72,7 @@ def main() -> None:
             counter = iter(range(10_000))
             orthanc = sandbox.orthanc.running()
             assert orthanc is not None
-            cpu: dict[str, list[tuple[float, float, float]]] = {k: [] for k in times}
+            cpu: dict[str, list[list[float]]] = {k: [] for k in times}  # per round: pypx, tools, Orthanc
 
             def cpu_now() -> tuple[float, float, float]:
                 own, waited = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -84,7 +84,7 @@ def main() -> None:
             def timed(key: str, run: Callable[[], float]) -> None:
                 before = cpu_now()
                 times[key].append(run())
-                cpu[key].append(tuple(b - a for a, b in zip(before, cpu_now(), strict=True)))  # type: ignore[arg-type]
+                cpu[key].append([b - a for a, b in zip(before, cpu_now(), strict=True)])
 
             def fresh() -> Basemount:
                 base = Basemount.from_db(work / f"run{next(counter)}" / "log")

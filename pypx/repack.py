@@ -294,7 +294,7 @@ class Repacker:
         for item in filed:
             if item.series_uid not in recorded:
                 try:
-                    recorded[item.series_uid] = set(self.db.held_instances(item.series_uid))
+                    recorded[item.series_uid] = set(self.db.held_files(item.series_uid))
                 except LocalIOError:
                     recorded[item.series_uid] = set()
             if item.path not in earlier and item.sop_uid not in recorded[item.series_uid]:
