@@ -178,7 +178,7 @@ def run_level(pacs: PacsSettings, level: Level, identifiers: Sequence[Mapping[st
     """
     if not identifiers:
         return LevelAnswer([])
-    with tempfile.TemporaryDirectory(prefix="pypx-find-") as work:
+    with tempfile.TemporaryDirectory(prefix="pypx-find-", dir=runner.scratch_dir()) as work:
         work_dir = Path(work)
         out_dir = work_dir / "rsp"
         out_dir.mkdir()

@@ -151,7 +151,7 @@ class Listener:
         if self.leftovers.filed or self.leftovers.quarantined:
             log.info("filed %d files left in %s by an earlier run (%d quarantined)", self.leftovers.filed,
                      self.spool, self.leftovers.quarantined)
-        self._fifo_dir = Path(tempfile.mkdtemp(prefix="pypx-listen-"))
+        self._fifo_dir = Path(tempfile.mkdtemp(prefix="pypx-listen-", dir=runner.scratch_dir()))
         fifo = self._fifo_dir / "storescp.log"
         os.mkfifo(fifo, 0o600)
         reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a reader first, so the writer's open never blocks

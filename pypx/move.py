@@ -230,8 +230,9 @@ class Retriever:
             from pypx.netdicom import exchange
 
             return exchange(self, chunk)
-        # query files outside the BASEMOUNT; C-GET's folder inside it, so filing is a rename
-        with tempfile.TemporaryDirectory(prefix="pypx-rq-") as queries_dir, retrieve_folder(self.base) as folder:
+        # query files in scratch space; C-GET's folder inside the BASEMOUNT, so filing is a rename
+        with tempfile.TemporaryDirectory(prefix="pypx-rq-", dir=runner.scratch_dir()) as queries_dir, \
+                retrieve_folder(self.base) as folder:
             queries = []
             for index, request in enumerate(chunk):
                 queries.append(Path(queries_dir) / f"q{index:06d}.dcm")

@@ -11,6 +11,7 @@ import select
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -49,6 +50,29 @@ def resolve(tool: str) -> str:
         if folder and os.access(os.path.join(folder, tool), os.X_OK):
             return os.path.join(folder, tool)
     return shutil.which(tool) or tool
+
+
+# memory-backed folders for the tools' scratch files, tried in turn when no temp dir is set; one is taken
+# while it has this much room (a container's /dev/shm is 64 MB)
+MEMORY_DIRS = ("/dev/shm",)
+MEMORY_ROOM = 32 << 20
+
+
+def scratch_dir() -> str:
+    """Where the small files the tools work through go (query files, C-FIND response files): `$TMPDIR` when
+    set; else memory (`/dev/shm`) while it has room; else the system temp dir. They are written, read once
+    and removed, thousands in a retrieve: kept in memory, that churn stays off the disk the images are filed
+    on (on a filesystem that is slow to create files right after many were removed, such as ext4 without a
+    journal, it slows the receiver)."""
+    if not os.environ.get("TMPDIR"):
+        for folder in MEMORY_DIRS:
+            try:
+                room = os.statvfs(folder)
+            except OSError:
+                continue
+            if room.f_bavail * room.f_frsize >= MEMORY_ROOM and os.access(folder, os.W_OK | os.X_OK):
+                return folder
+    return tempfile.gettempdir()
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -6,6 +6,7 @@ import os
 import re
 import stat
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -309,3 +310,28 @@ def test_the_timers_of_a_tool_never_keep_the_process_from_exiting() -> None:
                          lambda line: seen.append([t for t in threading.enumerate() if isinstance(t, threading.Timer)]),
                          wall_timeout=60, accept_within=watchdog)
     assert seen and len(seen[0]) >= 2 and all(t.daemon for t in seen[0])
+
+
+def test_scratch_files_go_to_memory_when_no_temp_dir_is_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("TMPDIR", raising=False)
+    monkeypatch.setattr(runner, "MEMORY_DIRS", (str(tmp_path / "absent"), str(tmp_path)))
+    assert runner.scratch_dir() == str(tmp_path)
+
+
+def test_scratch_files_go_to_tmpdir_when_it_is_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "chosen"))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() remembers the first answer
+    (tmp_path / "chosen").mkdir()
+    monkeypatch.setattr(runner, "MEMORY_DIRS", (str(tmp_path),))
+    assert runner.scratch_dir() == str(tmp_path / "chosen")
+
+
+def test_scratch_files_stay_in_the_system_temp_dir_when_memory_is_short_or_missing(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("TMPDIR", raising=False)
+    monkeypatch.setattr(runner, "MEMORY_DIRS", (str(tmp_path),))
+    monkeypatch.setattr(runner, "MEMORY_ROOM", 1 << 62)
+    assert runner.scratch_dir() == tempfile.gettempdir()
+    monkeypatch.setattr(runner, "MEMORY_DIRS", (str(tmp_path / "absent"),))
+    monkeypatch.setattr(runner, "MEMORY_ROOM", 0)
+    assert runner.scratch_dir() == tempfile.gettempdir()
