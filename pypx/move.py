@@ -142,9 +142,9 @@ class Retriever:
     def filer(self, folder: Path, writers: Callable[[], list[int]]) -> SpoolFiler:
         """The filer of a C-GET's folder (its errors are this retrieve's to report: logged low)."""
         filer = SpoolFiler(folder, self.base, writers, error_level=logging.INFO)
-        filer.repacker.settler = self.ledger  # each series' attempt written with the files that complete it
-        filer.start()
-        with self._lock:
+        with self._lock:  # each series' attempt written with the files that complete it, by the ledger's
+            filer.repacker.settler = self.ledger  # settler (given to the filers running when it starts)
+            filer.start()
             self._filers.append(filer)
         return filer
 
@@ -478,6 +478,8 @@ class Retriever:
                 ledger = Ledger(self, reqs)
                 with self._lock:
                     self.ledger, pending, self._pending = ledger.start(), self._pending or [], None
+                    for filer in self._filers:  # a C-GET sent before the books were opened (during a find)
+                        filer.repacker.settler = ledger
                 for request, result in pending:
                     ledger.answered(self._filled.get(id(request), request), result)
             try:

@@ -5,9 +5,11 @@ series; the others are planned as usual once the find has ended."""
 from __future__ import annotations
 
 import importlib
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,3 +104,41 @@ def test_a_find_that_fails_after_the_retrieve_started_raises_and_leaves_what_arr
     assert not fresh_base.incoming.exists() or list(spool_files(fresh_base.incoming)) == []
     held = Database(fresh_base).held_instances(study["series"][0]["uid"])
     assert held and all(Path(path).exists() for path in held.values())
+
+
+def test_a_c_get_sent_during_the_find_writes_each_series_attempt_with_the_files_that_complete_it(
+        sandbox_pacs: SandboxPacs, fresh_base: Basemount, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C-GET's filer starts before the books are opened (the find is still asking for series); once
+    they are, it writes each series' attempt with its files: none is left to be written at the end."""
+    from pypx.ledger import Ledger
+    from pypx.spool import SpoolFiler
+
+    patient = sandbox_pacs.patient(PATIENT + 2)
+    opened = threading.Event()
+    left_for_the_end: list[str] = []
+    start, scan, record_all = Ledger.start, SpoolFiler._scan, Ledger._record_all
+
+    def opening(self: Ledger) -> Ledger:
+        started = start(self)
+        opened.set()
+        return started
+
+    def scanning(self: SpoolFiler, final: bool) -> None:
+        opened.wait(30)  # every file is filed once the books are open
+        scan(self, final)
+
+    def recording_all(self: Ledger, held_after: dict[str, int]) -> Any:
+        left_for_the_end.extend(held_after)
+        return record_all(self, held_after)
+
+    monkeypatch.setattr(Ledger, "start", opening)
+    monkeypatch.setattr(SpoolFiler, "_scan", scanning)
+    monkeypatch.setattr(Ledger, "_record_all", recording_all)
+    result, report = find_and_retrieve(Query.build({"PatientID": patient["id"]}), sandbox_pacs.settings, fresh_base,
+                                       RetrieveOptions(method="get"))
+    series = [s for st in patient["studies"] for s in st["series"]]
+    assert {s.series_uid: s.state for s in report.series} == {s["uid"]: "complete" for s in series}
+    db = Database(fresh_base)
+    assert all(db.series(s["uid"]).retrieve.last_status == "success" for s in series)
+    assert left_for_the_end == []
+    assert exit_code(status_of_result(result, db)) == 0
