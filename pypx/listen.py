@@ -331,15 +331,20 @@ class Listener:
     def _lines(self, lines: list[bytes]) -> None:
         """A chunk of the log: each line read, then the filer woken once for them all (any line may mean
         that a file is complete: a store request ends the one before it, a release the last)."""
+        ended = False
         for raw in lines:
-            self._line(raw.decode("utf-8", "replace").rstrip("\r"))
+            ended = self._line(raw.decode("utf-8", "replace").rstrip("\r")) or ended
         if self._filer is not None:
-            self._filer.wake()
+            if ended:
+                self._filer.ended()
+            else:
+                self._filer.wake()
 
-    def _line(self, tagged: str) -> None:
-        """One log line: errors are logged, the last lines kept for messages."""
+    def _line(self, tagged: str) -> bool:
+        """One log line: errors are logged, the last lines kept for messages. True when it ends an
+        association (every file of it is then complete)."""
         if not tagged:
-            return
+            return False
         pid, _, message = tagged.partition(" I: ")
         if pid.isdigit() and message.startswith(STORE_REQUEST):  # one a file: read without the parser
             # storescp writes the file as it arrives: the one before it (of that association) is complete
@@ -348,7 +353,7 @@ class Listener:
             self.begun += 1
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("storescp: I: %s", message)
-            return
+            return False
         event = read_line(tagged)
         self._last_activity = time.monotonic()
         line = tagged if event.pid is None else f"{event.level}: {tagged.partition(': ')[2]}"
@@ -360,6 +365,7 @@ class Listener:
             log.log(self.error_level, "storescp: %s", line)
         else:
             log.debug("storescp: %s", line)
+        return event.kind in ("release", "abort")
 
 
 def _await_exit(pid: int, timeout: float) -> None:

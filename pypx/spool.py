@@ -35,15 +35,19 @@ class SpoolFiler:
 
     `wake()` after any sign of progress (a log line); `flush()` files everything complete now and waits
     for it; `stop()` (once the writers are gone) files the rest. While writers are busy, scans are spaced
-    by `batch_seconds`, so files are filed in batches (one database update per series per batch).
+    by `batch_seconds`, so files are filed in batches (one database update per series per batch); `ended()`
+    (a sender's association ended: its files are complete, and it may be waiting to hear that they are
+    filed) shortens that to `ended_gap`.
     """
 
     def __init__(self, spool: Path, base: Basemount, writers: Callable[[], list[int]],
                  templates: Templates = DEFAULT, batch_seconds: float = 0.2, batch_size: int = 1000,
-                 safety: float = 1.0, error_level: int = logging.ERROR, empty_grace: float = 60.0) -> None:
+                 safety: float = 1.0, error_level: int = logging.ERROR, empty_grace: float = 60.0,
+                 ended_gap: float = 0.05) -> None:
         self.spool = spool.resolve()
         self.base, self.writers = base, writers
         self.batch_seconds, self.batch_size, self.safety = batch_seconds, batch_size, safety
+        self.ended_gap = ended_gap
         self.empty_grace = empty_grace  # an empty file is taken once this old (or once the writers are gone)
         self.repacker = Repacker(base, templates)
         self.report = RepackReport()
@@ -55,6 +59,8 @@ class SpoolFiler:
         self._claim: Claim | None = None
         self._wake = threading.Event()
         self._hurry = threading.Event()  # a flush or stop cuts short the wait that gathers a batch
+        self._ended = threading.Event()  # an association ended since the last scan
+        self._nudged = threading.Event()  # the wait that gathers a batch looks again at how long it is
         self._changed = threading.Condition()
         self._requested = self._done = 0
         self._stopping = False
@@ -73,12 +79,19 @@ class SpoolFiler:
     def wake(self) -> None:
         self._wake.set()
 
+    def ended(self) -> None:
+        """An association ended: its files are filed soon, not a whole batch interval later."""
+        self._ended.set()
+        self._nudged.set()
+        self._wake.set()
+
     def flush(self, timeout: float | None = None) -> RepackReport:
         """File every file that is complete now; return the totals so far."""
         with self._changed:
             self._requested += 1
             wanted = self._requested
         self._hurry.set()
+        self._nudged.set()
         self._wake.set()
         with self._changed:
             self._changed.wait_for(lambda: self._done >= wanted or self._thread is None, timeout)
@@ -91,6 +104,7 @@ class SpoolFiler:
             with self._changed:
                 self._stopping = True
             self._hurry.set()
+            self._nudged.set()
             self._wake.set()
             self._thread.join()
             self._thread = None
@@ -111,9 +125,7 @@ class SpoolFiler:
             with self._changed:
                 urgent = self._requested > self._done or self._stopping
             if not urgent:  # writers busy: gather a batch's worth of files
-                pause = self._last_scan + self.batch_seconds - time.monotonic()
-                if pause > 0:
-                    self._hurry.wait(pause)
+                self._gather()
             self._wake.clear()
             self._hurry.clear()
             with self._changed:
@@ -133,8 +145,20 @@ class SpoolFiler:
             if final:
                 return
 
+    def _gather(self) -> None:
+        """Wait until `batch_seconds` (`ended_gap` once an association has ended) after the last scan, or a
+        flush or stop."""
+        while not self._hurry.is_set():
+            gap = self.ended_gap if self._ended.is_set() else self.batch_seconds
+            pause = self._last_scan + gap - time.monotonic()
+            if pause <= 0:
+                return
+            self._nudged.wait(pause)
+            self._nudged.clear()
+
     def _scan(self, final: bool) -> None:
         self._last_scan = time.monotonic()
+        self._ended.clear()
         assert self._claim is not None
         if self._retry:  # the files of a batch that failed (a full disk) are still in the claim
             self._retry = False

@@ -109,3 +109,23 @@ def test_a_file_held_open_by_a_writer_is_taken_only_once_closed(tmp_path: Path, 
         filer.stop()
         if holder.poll() is None:
             holder.kill()
+
+
+def test_an_association_that_ended_has_its_files_filed_without_waiting_for_the_batch_interval(
+        tmp_path: Path, images: list[Path], writer: subprocess.Popen[bytes]) -> None:
+    spool, base = tmp_path / "spool", Basemount.from_db(tmp_path / "base" / "log")
+    spool.mkdir()
+    filer = SpoolFiler(spool, base, lambda: [writer.pid], batch_seconds=60, ended_gap=0.05).start()
+    try:
+        filer.flush(timeout=10)  # a scan just now: the next waits for the batch interval
+        shutil.copy(images[0], spool / "CT.first")
+        filer.wake()
+        time.sleep(0.5)
+        assert filer.report.filed == 0  # gathering a batch
+        filer.ended()
+        deadline = time.monotonic() + 10
+        while filer.report.filed == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert filer.report.filed == 1 and list(spool_files(spool)) == []
+    finally:
+        filer.stop()
