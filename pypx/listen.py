@@ -332,8 +332,8 @@ class Listener:
         """A chunk of the log: each line read, then the filer woken once for them all (any line may mean
         that a file is complete: a store request ends the one before it, a release the last)."""
         ended = False
-        for raw in lines:
-            ended = self._line(raw.decode("utf-8", "replace").rstrip("\r")) or ended
+        for raw in lines:  # ended: the chunk's last association event ends one
+            ended = self._line(raw.decode("utf-8", "replace").rstrip("\r")) if raw.strip() else ended
         if self._filer is not None:
             if ended:
                 self._filer.ended()
@@ -342,7 +342,7 @@ class Listener:
 
     def _line(self, tagged: str) -> bool:
         """One log line: errors are logged, the last lines kept for messages. True when it ends an
-        association (every file of it is then complete)."""
+        association (every file of it is then complete), False for any other."""
         if not tagged:
             return False
         pid, _, message = tagged.partition(" I: ")

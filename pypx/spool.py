@@ -35,9 +35,10 @@ class SpoolFiler:
 
     `wake()` after any sign of progress (a log line); `flush()` files everything complete now and waits
     for it; `stop()` (once the writers are gone) files the rest. While writers are busy, scans are spaced
-    by `batch_seconds`, so files are filed in batches (one database update per series per batch); `ended()`
-    (a sender's association ended: its files are complete, and it may be waiting to hear that they are
-    filed) shortens that to `ended_gap`.
+    by `batch_seconds`, so files are filed in batches (one database update per series per batch). `ended()`
+    (the writers' last word was that an association ended: its files are complete, and its sender may be
+    waiting to hear that they are filed) files them once `ended_gap` passes without a new `wake()`: a PACS
+    that opens an association per request keeps its batches, and the last one is filed at once.
     """
 
     def __init__(self, spool: Path, base: Basemount, writers: Callable[[], list[int]],
@@ -59,7 +60,8 @@ class SpoolFiler:
         self._claim: Claim | None = None
         self._wake = threading.Event()
         self._hurry = threading.Event()  # a flush or stop cuts short the wait that gathers a batch
-        self._ended = threading.Event()  # an association ended since the last scan
+        self._ended = threading.Event()  # the writers' last word: an association ended
+        self._ended_at = 0.0
         self._nudged = threading.Event()  # the wait that gathers a batch looks again at how long it is
         self._changed = threading.Condition()
         self._requested = self._done = 0
@@ -77,10 +79,13 @@ class SpoolFiler:
         return self
 
     def wake(self) -> None:
+        self._ended.clear()
         self._wake.set()
 
     def ended(self) -> None:
-        """An association ended: its files are filed soon, not a whole batch interval later."""
+        """An association ended (and nothing after it yet): its files are filed soon, not a whole batch
+        interval later."""
+        self._ended_at = time.monotonic()
         self._ended.set()
         self._nudged.set()
         self._wake.set()
@@ -146,11 +151,13 @@ class SpoolFiler:
                 return
 
     def _gather(self) -> None:
-        """Wait until `batch_seconds` (`ended_gap` once an association has ended) after the last scan, or a
-        flush or stop."""
+        """Wait until `batch_seconds` after the last scan, `ended_gap` after an association ended with
+        nothing after it, or a flush or stop."""
         while not self._hurry.is_set():
-            gap = self.ended_gap if self._ended.is_set() else self.batch_seconds
-            pause = self._last_scan + gap - time.monotonic()
+            until = self._last_scan + self.batch_seconds
+            if self._ended.is_set():
+                until = min(until, self._ended_at + self.ended_gap)
+            pause = until - time.monotonic()
             if pause <= 0:
                 return
             self._nudged.wait(pause)

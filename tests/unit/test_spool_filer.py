@@ -111,7 +111,7 @@ def test_a_file_held_open_by_a_writer_is_taken_only_once_closed(tmp_path: Path, 
             holder.kill()
 
 
-def test_an_association_that_ended_has_its_files_filed_without_waiting_for_the_batch_interval(
+def test_an_association_that_ended_last_has_its_files_filed_without_waiting_for_the_batch_interval(
         tmp_path: Path, images: list[Path], writer: subprocess.Popen[bytes]) -> None:
     spool, base = tmp_path / "spool", Basemount.from_db(tmp_path / "base" / "log")
     spool.mkdir()
@@ -127,5 +127,11 @@ def test_an_association_that_ended_has_its_files_filed_without_waiting_for_the_b
         while filer.report.filed == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert filer.report.filed == 1 and list(spool_files(spool)) == []
+        # another association began right after (a PACS that opens one per request): batches as before
+        shutil.copy(images[1], spool / "CT.second")
+        filer.ended()
+        filer.wake()
+        time.sleep(0.5)
+        assert filer.report.filed == 1
     finally:
         filer.stop()
