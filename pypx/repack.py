@@ -232,7 +232,9 @@ class Repacker:
             filed.append(FiledInstance(sop, series_uid, tags.get("StudyInstanceUID", ""),
                                        tags.get("PatientID", ""), target, size,
                                        {k: v for k, v in tags.items() if k in RECORD_KEYS}))
-        kept = self._record(filed, replaced) if filed else 0
+        kept = 0
+        with contextlib.suppress(DiskFull):  # none fitted: told below, with the files that were recorded all
+            kept = self._record(filed, replaced) if filed else 0  # the same (series are written side by side)
         done = list(range(kept)) + self._recorded_after(filed, kept)
         if quarantined:
             self.db.record_quarantine(quarantined)

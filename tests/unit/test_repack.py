@@ -321,3 +321,26 @@ def test_records_that_do_not_fit_give_back_the_newest_files_room_and_never_claim
     held = {path for uid in instances(manifest) for path in db.held_instances(uid).values()}
     assert len(held) == 4 and {p for p in base.data.rglob("*") if p.is_file()} == held
     assert dicom_files(folder) == files  # copies: every source stays
+
+
+def test_a_series_recorded_beside_one_that_did_not_fit_counts_as_filed_and_its_sources_go(
+        monkeypatch: pytest.MonkeyPatch, source: tuple[Path, dict[str, Any]], base: Basemount) -> None:
+    """Series are written side by side: on a full disk one may be recorded while another is not, at
+    every try. The recorded one is filed (its sources removed on a move); the rest stays at its source."""
+    folder, manifest = source
+    files = dicom_files(folder)
+    record = Database.record_arrivals
+
+    def one_series_fits(self: Database, items: Any, settler: Any = None) -> None:
+        items = list(items)
+        record(self, [item for item in items if item.series_uid == items[0].series_uid], settler)
+        raise space.disk_full(base.db, "cannot write a record")
+
+    monkeypatch.setattr(Database, "record_arrivals", one_series_fits)
+    monkeypatch.setattr(repack, "free_bytes", lambda path: 0)  # taking files out gives no room back (links)
+    with pytest.raises(DiskFull, match=rf"filed 3 of {len(files)} files"):
+        repack_files(files, base, move=True)
+    db = Database(base)
+    held = {path for uid in instances(manifest) for path in db.held_instances(uid).values()}
+    assert len(held) == 3 and {p for p in base.data.rglob("*") if p.is_file()} == held
+    assert len(dicom_files(folder)) == len(files) - 3  # what was recorded left its source, nothing else did
