@@ -203,7 +203,7 @@ class Listener:
                             self._recent[-1] if self._recent else "no output")
                 raise LocalIOError(f"storescp did not start on port {self.port}: {last}",
                                    "check the port and the storescp path")
-            time.sleep(0.02)
+            time.sleep(0.005)  # a look is one bind(2); storescp listens ~20 ms after it starts
 
     def _writers(self) -> list[int]:
         return procfs.family(self._process.pid) if self._process is not None else []
