@@ -71,9 +71,17 @@ class RetrieveRecord:
     expected: int | None = None
     requested_at: str = ""
     in_progress: bool = False
-    query: dict[str, str] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
     attempts: tuple[RetrieveAttempt, ...] = ()
+    raw_query: Any = None  # as recorded; read as `query` and `tags` when first asked for (px-status never asks)
+    raw_tags: Any = None
+
+    @functools.cached_property
+    def query(self) -> dict[str, str]:
+        return _tags(self.raw_query)
+
+    @functools.cached_property
+    def tags(self) -> dict[str, str]:
+        return _tags(self.raw_tags)
 
     @property
     def last_status(self) -> str | None:
@@ -84,10 +92,9 @@ class RetrieveRecord:
         raw = _dict(raw)
         attempts = raw.get("attempts")
         return cls(_text(raw.get("pacs")), _text(raw.get("method")), _int(raw.get("expected")),
-                   _text(raw.get("requested_at")), raw.get("in_progress") is True, _tags(raw.get("query")),
-                   _tags(raw.get("tags")),
+                   _text(raw.get("requested_at")), raw.get("in_progress") is True,
                    tuple(RetrieveAttempt.from_json(a) for a in attempts if isinstance(a, Mapping))
-                   if isinstance(attempts, list) else ())
+                   if isinstance(attempts, list) else (), raw.get("query"), raw.get("tags"))
 
 
 @dataclass(frozen=True)
