@@ -332,7 +332,7 @@ class Listener:
         """A chunk of the log: each line read, then the filer woken once for them all (any line may mean
         that a file is complete: a store request ends the one before it, a release the last)."""
         ended = False
-        for raw in lines:  # ended: the chunk's last association event ends one
+        for raw in lines:  # ended: the chunk's last line ends an association
             ended = self._line(raw.decode("utf-8", "replace").rstrip("\r")) if raw.strip() else ended
         if self._filer is not None:
             if ended:

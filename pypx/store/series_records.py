@@ -72,7 +72,7 @@ class RetrieveRecord:
     requested_at: str = ""
     in_progress: bool = False
     attempts: tuple[RetrieveAttempt, ...] = ()
-    raw_query: Any = None  # as recorded; read as `query` and `tags` when first asked for (px-status never asks)
+    raw_query: Any = None  # as recorded: read as `query` and `tags` when first asked for (seldom)
     raw_tags: Any = None
 
     @functools.cached_property
