@@ -232,9 +232,7 @@ class Repacker:
             filed.append(FiledInstance(sop, series_uid, tags.get("StudyInstanceUID", ""),
                                        tags.get("PatientID", ""), target, size,
                                        {k: v for k, v in tags.items() if k in RECORD_KEYS}))
-        kept = 0
-        with contextlib.suppress(DiskFull):  # none fitted: told below, with the files that were recorded all
-            kept = self._record(filed, replaced) if filed else 0  # the same (series are written side by side)
+        kept = self._record(filed, replaced) if filed else 0
         done = list(range(kept)) + self._recorded_after(filed, kept)
         if quarantined:
             self.db.record_quarantine(quarantined)
@@ -270,7 +268,8 @@ class Repacker:
     def _record(self, filed: list[FiledInstance], replaced: set[str]) -> int:
         """Record the batch: how many of `filed` (from the first) are recorded. On a full disk the newest
         files are taken out of the tree again (their sources stay) until the records fit; none fitting
-        raises the DiskFull."""
+        gives 0 (series are written side by side: some may have been recorded all the same, which
+        `_recorded_after` finds)."""
         keep = len(filed)
         while True:
             try:
@@ -282,7 +281,7 @@ class Repacker:
                 self._unfile(filed[fewer:keep], replaced)
                 if fewer == 0 or free_bytes(self.base.root) == room:  # links into the tree give nothing back
                     self._unfile(filed[:fewer], replaced)
-                    raise
+                    return 0
                 keep = fewer
             except LocalIOError:
                 self._unfile(filed[:keep], replaced)
