@@ -59,7 +59,8 @@ def bench_listen(work: Path, source: Path, files: int, repeat: int) -> dict[str,
         finish()
         out = Path(tempfile.mkdtemp(dir=work))
         state["port"], state["out"] = free_port(), out
-        state["process"] = runner.spawn(argv.storescp("PYPXBENCH", state["port"], out), log_path=out.with_suffix(".log"))
+        state["process"] = runner.spawn(argv.storescp("PYPXBENCH", state["port"], out), log_path=out.with_suffix(".log"),
+                                         env=argv.storescp_env())
         time.sleep(0.3)
 
     def raw() -> None:

@@ -54,8 +54,11 @@ def main() -> None:
     parser.add_argument("--tmpdir", type=Path, default=None,
                         help="the temp dir of pypx's C-FIND and C-MOVE scratch files (its TMPDIR; the "
                              "BASEMOUNTs and raw DCMTK's folders stay in the system temp dir)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where the sandbox PACS, the BASEMOUNTs and raw DCMTK's folders go (default: the system "
+                             "temp dir); a tmpfs such as /dev/shm takes the disk out of the comparison")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-retrieve-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-retrieve-", dir=args.workdir) as tmp:
         if args.tmpdir:  # from here on: pypx's scratch, and px-listen's
             tempfile.tempdir = str(args.tmpdir)
             os.environ["TMPDIR"] = str(args.tmpdir)

@@ -160,7 +160,7 @@ class Listener:
         command = argv.storescp(self.aet, self.port, self.spool, acse_timeout=self.acse_timeout,
                                 dimse_timeout=self.dimse_timeout, tls=self.tls, binary=self.storescp)
         try:  # cut short (a signal, an error): nothing started is left running, holding the port
-            self._process = runner.spawn(command, log_path=fifo, log_only=True)
+            self._process = runner.spawn(command, log_path=fifo, log_only=True, env=argv.storescp_env())
             self._filer = SpoolFiler(self.spool, self.base, self._writers, self.templates, self.batch_seconds,
                                      self.batch_size, error_level=logging.ERROR if self.error_level >= logging.WARNING
                                      else self.error_level)

@@ -228,11 +228,12 @@ def _die_with_parent() -> None:
 
 
 def spawn(argv: Sequence[str], *, log_path: Path, cwd: Path | None = None,
-          log_only: bool = False) -> subprocess.Popen[bytes]:
+          log_only: bool = False, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Start a long-running DCMTK tool (a receiver) in its own session, output to `log_path`.
 
     `log_only`: only stderr (where the log config sends the log) goes to `log_path`; stdout, where
     storescp prints its progress dots in pieces that could split other processes' lines, is dropped.
+    `env`: variables set for the tool beside the usual ones (`child_env`).
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -241,7 +242,7 @@ def spawn(argv: Sequence[str], *, log_path: Path, cwd: Path | None = None,
             stderr: Any = sink if log_only else subprocess.STDOUT
             return subprocess.Popen(  # noqa: S603 - argv list, no shell
                 [resolve(argv[0]), *argv[1:]], stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, cwd=cwd,
-                env=child_env(), start_new_session=True, preexec_fn=_die_with_parent,  # noqa: PLW1509
+                env=child_env(env), start_new_session=True, preexec_fn=_die_with_parent,  # noqa: PLW1509
             )
     except FileNotFoundError:
         raise ToolMissing(f"{argv[0]} is not installed", "install DCMTK: apt-get install dcmtk") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import socket
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from pypx import procfs
 from pypx.claims import spool_files
 from pypx.cli.common import invoke
 from pypx.dcmtk import argv, runner
@@ -73,6 +75,9 @@ def test_every_file_sent_is_filed_and_recorded(studies: tuple[Path, dict[str, An
         assert done.returncode == 0, done.stderr[-400:]
         assert listener.wait_idle(timeout=30)
         assert listener.received == 60
+        scp = [pid for pid in procfs.children(os.getpid()) if Path(f"/proc/{pid}/comm").read_text() == "storescp\n"]
+        environ = Path(f"/proc/{scp[0]}/environ").read_bytes().split(b"\0")
+        assert f"DCMDICTPATH={argv.RECEIVER_DICTIONARY}".encode() in environ  # the receiver's small dictionary
     report = listener.report
     assert (report.filed, report.duplicates, report.quarantined) == (60, 0, 0)
     db = Database(base)

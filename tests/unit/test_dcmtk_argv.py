@@ -159,6 +159,18 @@ def test_storescp_serves_associations_at_once_and_tags_its_log_lines_with_the_pi
     assert not any(a.startswith("--exec") for a in args)  # no hooks: they would run through /bin/sh
 
 
+def test_storescp_looks_up_only_the_command_and_file_meta_groups() -> None:
+    assert argv.storescp_env() == {"DCMDICTPATH": str(argv.RECEIVER_DICTIONARY)}
+    entries = [line.split("\t") for line in argv.RECEIVER_DICTIONARY.read_text().splitlines()
+               if line and not line.startswith("#")]
+    tags = {fields[0]: fields[1:3] for fields in entries}
+    assert all(len(fields) == 5 for fields in entries) and len(tags) == len(entries)
+    assert {tag[1:5] for tag in tags} == {"0000", "0002"}
+    # what DIMSE reads of a C-STORE request, and what storescp writes in the file meta header
+    assert tags["(0000,0100)"] == ["US", "CommandField"] and tags["(0000,1000)"] == ["UI", "AffectedSOPInstanceUID"]
+    assert tags["(0002,0010)"] == ["UI", "TransferSyntaxUID"] and tags["(0002,0016)"][0] == "AE"
+
+
 def test_storescp_without_a_dimse_limit() -> None:
     args = argv.storescp("PYPXRECV", 11113, Path("/in"), dimse_timeout=None)
     assert "-td" not in args
