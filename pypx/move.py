@@ -368,16 +368,38 @@ class Retriever:
         report.series.extend(self._skipped(p) for p in plans if p.skip)
         reqs = requests(plans, self.options)
         if reqs:
-            start_receiver(self.pacs, self.base, self.options, chosen=lambda r: setattr(self, "receiver", r))
+            if self.receiver is None:  # else started while the find ran
+                start_receiver(self.pacs, self.base, self.options, chosen=lambda r: setattr(self, "receiver", r))
             self._retrieve(reqs, lambda: self._send_all(reqs), report)
+        elif self.receiver is not None:  # started while the find ran, for nothing
+            self._drop_receiver()
         return self._finished(report, plans)
+
+    def _receiver_at_once(self) -> None:
+        """Start the receiver (in this thread: its tools end with it) while the study level is asked for:
+        it is wanted as soon as that answers. An error is met again, and reported, by the retrieve after the
+        find; a signal meanwhile stops it with the find."""
+        try:
+            start_receiver(self.pacs, self.base, self.options, chosen=lambda r: setattr(self, "receiver", r))
+        except Interrupted:
+            raise
+        except PxError as err:
+            log.debug("receiver not started during the find: %s", err)
+            self._drop_receiver()
+
+    def _drop_receiver(self) -> None:
+        receiver, self.receiver = self.receiver, None
+        if receiver is not None:
+            with contextlib.suppress(PxError):
+                receiver.stop(grace=1.0)
 
     def run_with_find(self, query: Query, limit: int | None = None, binary: str = "findscu",
                       on_found: Callable[[FindResult], None] | None = None) -> tuple[FindResult, RetrieveReport]:
         """Find and retrieve at once: the studies none of which is known here are requested whole as soon
         as the study level is answered, while their series are still being asked for (one association,
-        as the rest); the other studies are planned and requested once the find has ended. For a query
-        at series depth without filters below the study, one association, no pacing (`overlaps`)."""
+        as the rest); the other studies are planned and requested once the find has ended. The receiver
+        starts with the find (stopped again if nothing is to be retrieved). For a query at series depth
+        without filters below the study, one association, no pacing (`overlaps`)."""
         early: list[Request] = []
         sent: list[Result] = []
         failure: list[BaseException] = []
@@ -396,15 +418,7 @@ class Retriever:
 
         def on_studies(matches: Sequence[Match]) -> None:
             chosen = {m.get("StudyInstanceUID"): m for m in matches if fresh_study(m, self.db, self.options)}
-            if not chosen:
-                return
-            try:  # held as it starts: a signal meanwhile stops it with the find
-                start_receiver(self.pacs, self.base, self.options, chosen=lambda r: setattr(self, "receiver", r))
-            except Interrupted:
-                raise
-            except PxError as err:  # not the find's error: met again, and reported, by the retrieve after it
-                log.debug("retrieve not started during the find: %s", err)
-                self.receiver = None
+            if not chosen or self.receiver is None:  # none started: the retrieve after the find says why
                 return
             early.extend(early_request(m) for m in chosen.values())
             self.started = time.monotonic()
@@ -413,14 +427,13 @@ class Retriever:
             threading.Thread(target=send, name="retrieve", daemon=True).start()
 
         try:
+            self._receiver_at_once()
             result = find(self.pacs, query, limit=limit, binary=binary, on_studies=on_studies)
         except BaseException:  # what arrived is filed; the find's error (or the signal) is the outcome
             self.stop_event.set()
             if launched.is_set():
                 ended.wait(30)
-            if self.receiver is not None:
-                with contextlib.suppress(PxError):
-                    self.receiver.stop(grace=1.0)
+            self._drop_receiver()
             raise
         if not early:
             if on_found is not None:

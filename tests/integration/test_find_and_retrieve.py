@@ -79,6 +79,24 @@ def test_fresh_studies_go_before_their_series_are_known_and_the_rest_is_planned_
     sent.clear()
     _, again = find_and_retrieve(query, sandbox_pacs.settings, fresh_base, RetrieveOptions(receiver="ondemand"))
     assert sent == [] and {s.state for s in again.series} == {"skipped"}
+    assert not listening(sandbox_pacs.settings.listener_port)  # the receiver started with the find, for nothing
+
+
+def test_the_receiver_listens_before_the_study_level_is_asked_for(
+        sandbox_pacs: SandboxPacs, fresh_base: Basemount, monkeypatch: pytest.MonkeyPatch) -> None:
+    pacs = sandbox_pacs.settings
+    original = find_module.run_level
+    listening_at: dict[str, bool] = {}
+
+    def looked(pacs_, level: str, *args, **kwargs):
+        listening_at[level] = listening(pacs.listener_port)
+        return original(pacs_, level, *args, **kwargs)
+
+    monkeypatch.setattr(find_module, "run_level", looked)
+    _, report = find_and_retrieve(Query.build({"PatientID": sandbox_pacs.patient(PATIENT + 2)["id"]}), pacs,
+                                  fresh_base, RetrieveOptions(receiver="ondemand"))
+    assert listening_at == {"STUDY": True, "SERIES": True} and report.ok
+    assert not listening(pacs.listener_port)
 
 
 def test_a_find_that_fails_after_the_retrieve_started_raises_and_leaves_what_arrived_filed(
