@@ -11,7 +11,7 @@ A sandbox seeded with 100 studies x 4 series x 8 images (3,200 images, 64x64). E
 - raw C-GET: one getscu association carrying the 100 study-level requests (files into one folder,
   `--bit-preserving`);
 - pypx C-GET: find -> retrieve --method get -> status complete.
-Medians over --rounds, and the median of each round's own ratio. Each row also gives the CPU seconds it
+Medians over --rounds (after --warmup rounds not counted), and the median of each round's own ratio. Each row also gives the CPU seconds it
 took, by whom: this process (pypx's library: find, filing, records), the commands it waited for (DCMTK's
 tools, px-listen and its storescp), and the sandbox's Orthanc; on a machine of few cores the sum bounds
 the wall time more than the wire does.    .venv/bin/python bench/bench_retrieve.py [--rounds 5]
@@ -51,6 +51,8 @@ SHAPE = Shape(patients=50, studies=2, series=4, images=8, seed=11)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="rounds run first and not counted (the PACS's caches; the inodes freed before the run)")
     parser.add_argument("--tmpdir", type=Path, default=None,
                         help="the temp dir of pypx's C-FIND and C-MOVE scratch files (its TMPDIR; the "
                              "BASEMOUNTs and raw DCMTK's folders stay in the system temp dir)")
@@ -146,14 +148,16 @@ def main() -> None:
                     listen.terminate()
                     listen.wait()
 
-            for _ in range(args.rounds):
+            for _ in range(args.warmup + args.rounds):
                 timed("raw move", raw_move)
                 timed("ondemand", ours)
                 timed("standing", standing)
                 timed("raw get", raw_get)
                 timed("get", lambda: ours("get"))
+            for runs in (*times.values(), *cpu.values()):
+                del runs[:args.warmup]
             med = {k: statistics.median(v) for k, v in times.items()}
-            rows = {"images": images, "rounds (interleaved)": args.rounds}
+            rows = {"images": images, "rounds (interleaved)": f"{args.rounds}, after {args.warmup} not counted"}
             labels = {"raw move": "raw movescu (1 association, 100 study C-MOVEs) -> storescp",
                       "ondemand": "pypx find->retrieve->status, on-demand receiver",
                       "standing": "pypx find->retrieve->status, standing px-listen",
