@@ -146,5 +146,5 @@ def storescp(
 def storescp_env() -> dict[str, str]:
     """The environment `storescp` runs in: DCMTK's full dictionaries (~9,000 entries) replaced by the ~50
     it uses (`RECEIVER_DICTIONARY`). Under --fork, each association's child frees the whole dictionary
-    as it exits, touching every page of it: with the full one, that was a third of the receiver's CPU."""
+    as it exits, touching every page of it: with the full one, that was a quarter of the receiver's CPU."""
     return {"DCMDICTPATH": str(RECEIVER_DICTIONARY)}
