@@ -27,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -139,10 +140,12 @@ def main() -> None:
                 base = fresh()
                 listen = subprocess.Popen([str(Path(sys.executable).with_name("px-listen")), "--db", str(base.db),  # noqa: S603
                                            "--aet", pacs.aet_listener, "--port", str(pacs.listener_port)],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                try:
-                    while not listening(pacs.listener_port):
-                        time.sleep(0.02)
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                try:  # standing: px-listen has started (it says so once storescp listens and its filer runs)
+                    assert listen.stderr is not None
+                    line = listen.stderr.readline()
+                    assert "listening on port" in line, line
+                    threading.Thread(target=listen.stderr.read, daemon=True).start()
                     return ours("move", "standing", base)
                 finally:
                     listen.terminate()

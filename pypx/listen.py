@@ -129,6 +129,7 @@ class Listener:
         # called after each batch is filed and recorded, with the series it filed files of
         self.on_filed: Callable[[Iterable[str]], None] = lambda series: None
         self._settler: Settler | None = None
+        self._listening = False  # storescp was seen listening
 
     # -- life cycle ----------------------------------------------------------------------------
     def settle_with(self, settler: Settler) -> None:
@@ -137,8 +138,10 @@ class Listener:
         if self._filer is not None:
             self._filer.repacker.settler = settler
 
-    def start(self) -> Listener:
-        """Check the port, file leftovers of an earlier run, start storescp and the filing thread.
+    def start(self, wait: bool = True) -> Listener:
+        """Check the port, file leftovers of an earlier run, start storescp and the filing thread, and
+        (with `wait`) wait until storescp listens; without, `ready()` does that, so that the ~20 ms
+        storescp takes to start can overlap other work.
 
         A Listener starts once; make a new one to listen again.
         """
@@ -170,14 +173,22 @@ class Listener:
             os.set_blocking(reader, True)
             self._reader = threading.Thread(target=self._read_log, args=(reader,), name="storescp-log", daemon=True)
             self._reader.start()  # the log thread closes the pipe
-            self._await_listening()
+            if wait:
+                self.ready()
         except BaseException:
             if self._reader is None:
                 os.close(reader)
             self.stop(grace=0)
             raise
-        log.info("storescp %s listening on port %d (all interfaces), spool %s", self.aet, self.port, self.spool)
         return self
+
+    def ready(self) -> None:
+        """Return once storescp listens (at once after the first time); if it cannot, stop and raise."""
+        if self._listening:
+            return
+        self._await_listening()
+        self._listening = True
+        log.info("storescp %s listening on port %d (all interfaces), spool %s", self.aet, self.port, self.spool)
 
     def _await_earlier_receiver(self) -> None:
         """storescp children of a killed receiver finish their associations into this spool, holding the

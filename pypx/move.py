@@ -368,7 +368,9 @@ class Retriever:
         report.series.extend(self._skipped(p) for p in plans if p.skip)
         reqs = requests(plans, self.options)
         if reqs:
-            if self.receiver is None:  # else started while the find ran
+            if self.receiver is not None and not self._receiver_ready():  # started while the find ran
+                self._drop_receiver()  # (could not listen: started again here, where its error is reported)
+            if self.receiver is None:
                 start_receiver(self.pacs, self.base, self.options, chosen=lambda r: setattr(self, "receiver", r))
             self._retrieve(reqs, lambda: self._send_all(reqs), report)
         elif self.receiver is not None:  # started while the find ran, for nothing
@@ -376,16 +378,28 @@ class Retriever:
         return self._finished(report, plans)
 
     def _receiver_at_once(self) -> None:
-        """Start the receiver (in this thread: its tools end with it) while the study level is asked for:
-        it is wanted as soon as that answers. An error is met again, and reported, by the retrieve after the
-        find; a signal meanwhile stops it with the find."""
+        """Start the receiver (in this thread: its tools end with it) before the study level is asked for:
+        it is wanted as soon as that answers, and storescp starts while findscu does (`_receiver_ready`
+        waits for it). An error is met again, and reported, by the retrieve after the find; a signal
+        meanwhile stops it with the find."""
         try:
-            start_receiver(self.pacs, self.base, self.options, chosen=lambda r: setattr(self, "receiver", r))
+            start_receiver(self.pacs, self.base, self.options, chosen=lambda r: setattr(self, "receiver", r),
+                           wait=False)
         except Interrupted:
             raise
         except PxError as err:
             log.debug("receiver not started during the find: %s", err)
             self._drop_receiver()
+
+    def _receiver_ready(self) -> bool:
+        """Is the receiver started with the find up (False: it could not start, and was stopped)?"""
+        assert self.receiver is not None
+        try:
+            self.receiver.ready()
+        except PxError as err:
+            log.debug("receiver not started during the find: %s", err)
+            return False
+        return True
 
     def _drop_receiver(self) -> None:
         receiver, self.receiver = self.receiver, None
@@ -418,8 +432,8 @@ class Retriever:
 
         def on_studies(matches: Sequence[Match]) -> None:
             chosen = {m.get("StudyInstanceUID"): m for m in matches if fresh_study(m, self.db, self.options)}
-            if not chosen or self.receiver is None:  # none started: the retrieve after the find says why
-                return
+            if not chosen or self.receiver is None or not self._receiver_ready():
+                return  # none started: the retrieve after the find starts one, or says why it cannot
             early.extend(early_request(m) for m in chosen.values())
             self.started = time.monotonic()
             with self._lock:

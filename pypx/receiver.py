@@ -50,7 +50,12 @@ class Receiver:
         self.base, self.wait = base, wait
         self.db = Database(base)
 
-    def start(self) -> None:
+    def start(self, wait: bool = True) -> None:
+        """Start receiving; without `wait`, `ready()` waits for the receiver to be up."""
+        return None
+
+    def ready(self) -> None:
+        """Return once the receiver takes associations (raise if it cannot)."""
         return None
 
     def stop(self, grace: float = 5.0) -> None:
@@ -100,7 +105,7 @@ class Receiver:
 class Fetched(Receiver):
     """C-GET: the files were filed from the retrieve's own folder before settling."""
 
-    def start(self) -> None:
+    def start(self, wait: bool = True) -> None:
         from pypx.spool import file_left_retrieves
 
         file_left_retrieves(self.base)  # what earlier C-GETs could not file (a full disk) is filed first
@@ -117,8 +122,13 @@ class OnDemand(Receiver):
         # px-move reports what went wrong itself: storescp's and the filer's errors are logged at -v 2
         self.listener: Any = Listener(aet, port, base, tls=tls, error_level=logging.INFO)
 
-    def start(self) -> None:
-        self.listener.start()
+    def start(self, wait: bool = True) -> None:
+        self.listener.start(wait)
+        if wait:
+            self.ready()
+
+    def ready(self) -> None:
+        self.listener.ready()
         log.info("receiver %s listening on port %d for this retrieve", self.listener.aet, self.listener.port)
 
     def stop(self, grace: float = 5.0) -> None:
@@ -173,7 +183,7 @@ class Standing(Receiver):
         super().__init__(base, wait)
         self.port = port
 
-    def start(self) -> None:
+    def start(self, wait: bool = True) -> None:
         if error := self.missing():
             raise error
         self._watching = threading.Event()
@@ -245,15 +255,16 @@ class Elsewhere(Receiver):
 
 
 def start(pacs: PacsSettings, base: Basemount, options: RetrieveOptions,
-          chosen: Callable[[Receiver], None] = lambda receiver: None) -> Receiver:
+          chosen: Callable[[Receiver], None] = lambda receiver: None, wait: bool = True) -> Receiver:
     """Choose the receiver and start it. `auto` looks again when the port changed hands in between (a
     receiver that was there has stopped, or another process took the free port). `chosen` gets each
-    receiver before it starts: whoever must stop it, should a signal cut the start short, holds it then."""
+    receiver before it starts: whoever must stop it, should a signal cut the start short, holds it then.
+    Without `wait`, the caller calls the receiver's `ready()` before the first request."""
     for attempt in range(3):
         receiver = choose(pacs, base, options)
         chosen(receiver)
         try:
-            receiver.start()
+            receiver.start(wait)
         except (LocalIOError, UsageError):
             if receiver_mode(options, pacs) != "auto" or attempt == 2:
                 raise

@@ -21,7 +21,7 @@ from pypx import procfs
 from pypx.dicom.results import FindResult
 from pypx.errors import ExitCode
 from pypx.store.records import Database
-from pypx.store.series_records import SeriesState, delivery, instance_files, retrieve_owner
+from pypx.store.series_records import SeriesState, delivery, instance_places, retrieve_owner
 
 STATES = ("complete", "delivered", "filed", "receiving", "partial", "failed", "requested", "absent")
 DONE = ("complete", "delivered", "filed")  # nothing known to be missing: exit 0
@@ -118,8 +118,20 @@ def owner_alive(state: SeriesState) -> bool:
 
 
 def _present(state: SeriesState) -> int:
-    """Filed instances whose files are still there (a deleted file is not received any more)."""
-    return sum(1 for path in instance_files(state.raw).values() if os.path.exists(path))
+    """Filed instances whose files are still there (a deleted file is not received any more): one
+    listing of each folder the series is filed in, not a look-up per file."""
+    by_folder: dict[str, list[str]] = {}
+    for folder, name in instance_places(state.raw).values():
+        by_folder.setdefault(folder, []).append(name)
+    present = 0
+    for folder, names in by_folder.items():
+        try:
+            listed = set(os.listdir(folder))
+        except OSError:  # the folder is gone (or unreadable): its files are not there to be used
+            continue
+        # a name with a folder in it (not one pypx writes) is looked up on its own
+        present += sum(1 for name in names if name in listed or "/" in name and os.path.exists(os.path.join(folder, name)))
+    return present
 
 
 def _series_status(state: SeriesState, expected_hint: int | None, pending: int, study_uid: str,

@@ -275,21 +275,26 @@ def instance_files(raw: Mapping[str, Any]) -> dict[str, str]:
     """SOPInstanceUID -> the file (as text) of every instance the raw series record lists as filed: what
     `SeriesState.instance_paths` gives, read straight from the record (the filer and px-status read it
     for every series, many times a retrieve)."""
+    return {sop: os.path.join(folder, name) for sop, (folder, name) in instance_places(raw).items()}
+
+
+def instance_places(raw: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """SOPInstanceUID -> (folder, file name) of every instance the raw series record lists as filed."""
     pack, meta = raw.get("pack"), raw.get("meta")
     instances = pack.get("instances") if isinstance(pack, Mapping) else None
     if not isinstance(instances, Mapping):
         return {}
     base = meta.get("SeriesBaseDir") if isinstance(meta, Mapping) else None
     base = base if isinstance(base, str) and base else None
-    files = {}
+    places = {}
     for sop, entry in instances.items():
         if not isinstance(entry, Mapping):
             continue
         name = _text(entry.get("path"))
         folder = _text(entry.get("folder")) or base
         if name and folder is not None:
-            files[str(sop)] = os.path.join(folder, name)
-    return files
+            places[str(sop)] = (folder, name)
+    return places
 
 
 @dataclass(frozen=True)

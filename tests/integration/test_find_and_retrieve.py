@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
+from pypx import procfs
 from pypx.claims import spool_files
 from pypx.dicom.query import Query
 from pypx.errors import PacsFailure
-from pypx.listen import listening
+from pypx.listen import listening, spool_for
 from pypx.move import RetrieveOptions, Retriever, find_and_retrieve
 from pypx.plan import Request
 from pypx.status import exit_code, status_of_result
@@ -82,20 +83,22 @@ def test_fresh_studies_go_before_their_series_are_known_and_the_rest_is_planned_
     assert not listening(sandbox_pacs.settings.listener_port)  # the receiver started with the find, for nothing
 
 
-def test_the_receiver_listens_before_the_study_level_is_asked_for(
+def test_the_receiver_starts_before_the_study_level_is_asked_for_and_listens_once_it_answers(
         sandbox_pacs: SandboxPacs, fresh_base: Basemount, monkeypatch: pytest.MonkeyPatch) -> None:
+    """storescp starts while findscu does; the first C-MOVE waits for it to listen."""
     pacs = sandbox_pacs.settings
     original = find_module.run_level
-    listening_at: dict[str, bool] = {}
+    spool = spool_for(fresh_base, pacs.aet_listener, pacs.listener_port)
+    seen: dict[str, tuple[bool, bool]] = {}  # level -> (storescp running, listening)
 
     def looked(pacs_, level: str, *args, **kwargs):
-        listening_at[level] = listening(pacs.listener_port)
+        seen[level] = (bool(procfs.started_with(str(spool))), listening(pacs.listener_port))
         return original(pacs_, level, *args, **kwargs)
 
     monkeypatch.setattr(find_module, "run_level", looked)
     _, report = find_and_retrieve(Query.build({"PatientID": sandbox_pacs.patient(PATIENT + 2)["id"]}), pacs,
                                   fresh_base, RetrieveOptions(receiver="ondemand"))
-    assert listening_at == {"STUDY": True, "SERIES": True} and report.ok
+    assert seen["STUDY"][0] and seen["SERIES"] == (True, True) and report.ok
     assert not listening(pacs.listener_port)
 
 

@@ -20,7 +20,7 @@ from pypx.status import (
     to_json,
 )
 from pypx.store.layout import Basemount
-from pypx.store.records import Database
+from pypx.store.records import Database, FiledInstance
 
 
 def state(expected: int | None = 3, repacked: int = 0, pending: int = 0, in_progress: bool = False,
@@ -194,3 +194,25 @@ def test_files_waiting_in_the_spool_count_as_received(tmp_path: Path) -> None:
                                                        "NumberOfSeriesRelatedInstances": "3"}),)),))
     (found,) = status_of_result(result, Database(Basemount.from_db(tmp_path / "log")), pending={"1.2.1": 2})
     assert (found.series[0].received, found.series[0].repacked, found.series[0].state) == (2, 0, "receiving")
+
+
+def test_only_filed_files_still_in_the_tree_count_whatever_folders_they_are_in(tmp_path: Path) -> None:
+    base = Basemount.from_db(tmp_path / "log")
+    db = Database(base)
+    home, elsewhere = tmp_path / "data" / "series", tmp_path / "data" / "other"
+    filed = []
+    for index, folder in enumerate((home, home, home, elsewhere, elsewhere)):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{index}.dcm").write_bytes(b"x")
+        filed.append(FiledInstance(f"1.2.1.{index}", "1.2.1", "1.2", "P", folder / f"{index}.dcm", 1, {}))
+    db.record_arrivals(filed)
+    (home / "1.dcm").unlink()  # a file deleted from the tree
+    result = FindResult((StudyResult(Match("STUDY", {"StudyInstanceUID": "1.2"}), (
+        Match("SERIES", {"SeriesInstanceUID": "1.2.1", "NumberOfSeriesRelatedInstances": "5"}),)),))
+    (found,) = status_of_result(result, db)
+    assert (found.series[0].repacked, found.series[0].state) == (4, "partial")
+    for name in ("3.dcm", "4.dcm"):
+        (elsewhere / name).unlink()
+    elsewhere.rmdir()  # a folder gone with its files
+    (found,) = status_of_result(result, db)
+    assert found.series[0].repacked == 2
