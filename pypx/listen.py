@@ -287,6 +287,11 @@ class Listener:
     def last_lines(self) -> list[str]:
         return list(self._recent)
 
+    def eager(self) -> None:
+        """File each file as it completes from now on, not in batches (`SpoolFiler.eager`)."""
+        if self._filer is not None:
+            self._filer.eager()
+
     def drain(self, timeout: float | None = None) -> RepackReport:
         """File every file that is complete now (all files of a finished C-MOVE are); the totals so far."""
         if self._filer is None:

@@ -88,6 +88,10 @@ class RetrieveReport:
         return report | ({"error": str(self.error)} if self.error is not None else {})
 
 
+# Once no more than this many images are still to come, the receiver files each file as it completes
+# rather than in batches (`Receiver.closing`): what is left to file after the last answer is then little.
+CLOSING_IMAGES = 256
+
 # Errors that every later request would meet too: the retrieve stops instead of trying each series.
 ENDS_THE_RUN = (NetworkError, AssociationRejected, LocalIOError)
 _DIAGNOSTIC = ("W:", "E:", "F:", "I: Association", "I: Requesting")
@@ -128,6 +132,9 @@ class Retriever:
         self._pending: list[tuple[Request, Result]] | None = None
         self._filled: dict[int, Request] = {}
         self._signalled: list[BaseException] = []  # signals held while the books are closed
+        self._images_left = 0  # images of the requests to be sent, or on the wire, not answered yet
+        self._more_coming = False  # requests not known yet (the find still runs) may follow
+        self._closing = False  # the receiver was told the last files are coming
 
     # -- sending -------------------------------------------------------------------------------
     def end_run(self, err: PxError) -> None:
@@ -147,6 +154,24 @@ class Retriever:
             filer.start()
             self._filers.append(filer)
         return filer
+
+    def expect(self, reqs: Sequence[Request], more_coming: bool = False) -> None:
+        """`reqs` are to be sent (`more_coming`: others may follow, not known yet)."""
+        with self._lock:
+            self._images_left += sum(request.images for request in reqs)
+            self._more_coming = more_coming
+        self._maybe_closing()
+
+    def _maybe_closing(self, answered: int = 0) -> None:
+        """Count `answered` images off; once few are left to come, tell the receiver."""
+        with self._lock:
+            self._images_left -= answered
+            if self._closing or self._more_coming or self._images_left > CLOSING_IMAGES:
+                return
+            self._closing = True
+            receiver = self.receiver
+        if receiver is not None:
+            receiver.closing()
 
     def stop_filer(self, filer: SpoolFiler) -> PxError | None:
         """File the rest of a C-GET's folder; the error if that failed (the files then stay in the folder)."""
@@ -179,6 +204,7 @@ class Retriever:
 
     def answered(self, request: Request, answer: Answer, received_before: int) -> PxError | None:
         """A final response came: show progress; a failure may mean the receiver died (then stop)."""
+        self._maybe_closing(request.images)  # as counted by `expect`
         with self._lock:
             request = self._filled.get(id(request), request)
         if len(request.plans) == 1:
@@ -372,6 +398,7 @@ class Retriever:
                 self._drop_receiver()  # (could not listen: started again here, where its error is reported)
             if self.receiver is None:
                 start_receiver(self.pacs, self.base, self.options, chosen=lambda r: setattr(self, "receiver", r))
+            self.expect(reqs)
             self._retrieve(reqs, lambda: self._send_all(reqs), report)
         elif self.receiver is not None:  # started while the find ran, for nothing
             self._drop_receiver()
@@ -435,6 +462,7 @@ class Retriever:
             if not chosen or self.receiver is None or not self._receiver_ready():
                 return  # none started: the retrieve after the find starts one, or says why it cannot
             early.extend(early_request(m) for m in chosen.values())
+            self.expect(early, more_coming=True)  # the rest is known once the find has ended
             self.started = time.monotonic()
             with self._lock:
                 self._pending = []
@@ -477,6 +505,7 @@ class Retriever:
         except (KeyboardInterrupt, Interrupted) as err:
             stopped.append(self._interrupt(err))
             rest, later = [], []
+        self.expect(later)  # all that is to be sent is known now
 
         def send_rest() -> list[Result]:
             try:

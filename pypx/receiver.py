@@ -91,6 +91,11 @@ class Receiver:
         """File what has arrived and is complete now (a filer in this process), without waiting for more."""
         return None
 
+    def closing(self) -> None:
+        """The last files of the retrieve are on their way: a filer in this process files them as they
+        complete, not in batches, so that little is left to file once the PACS's last answer comes."""
+        return None
+
     def count(self, targets: Mapping[str, int]) -> dict[str, int]:
         """Each series' count now, without waiting."""
         return {uid: self.held(uid) for uid in targets}
@@ -149,6 +154,9 @@ class OnDemand(Receiver):
 
     def flush(self) -> None:
         self.listener.drain()
+
+    def closing(self) -> None:
+        self.listener.eager()
 
     def settle(self, targets: Mapping[str, int], wait: float | None = None,
                stop: Callable[[], bool] | None = None) -> dict[str, int]:

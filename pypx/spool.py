@@ -39,6 +39,8 @@ class SpoolFiler:
     (the writers' last word was that an association ended: its files are complete, and its sender may be
     waiting to hear that they are filed) files them once `ended_gap` passes without a new `wake()`: a PACS
     that opens an association per request keeps its batches, and the last one is filed at once.
+    `eager()` (the last files of a retrieve are coming) ends the batching: each scan files what arrived
+    during the one before, so that what is left once the last file has come is little.
     """
 
     def __init__(self, spool: Path, base: Basemount, writers: Callable[[], list[int]],
@@ -63,6 +65,7 @@ class SpoolFiler:
         self._ended = threading.Event()  # the writers' last word: an association ended
         self._ended_at = 0.0
         self._nudged = threading.Event()  # the wait that gathers a batch looks again at how long it is
+        self._eager = False  # no batch gathered any more: each wake files what is complete
         self._changed = threading.Condition()
         self._requested = self._done = 0
         self._stopping = False
@@ -87,6 +90,13 @@ class SpoolFiler:
         interval later."""
         self._ended_at = time.monotonic()
         self._ended.set()
+        self._nudged.set()
+        self._wake.set()
+
+    def eager(self) -> None:
+        """From now on, file files as they complete instead of in batches (the end of a retrieve is near:
+        the fewer files left when it ends, the sooner it is over)."""
+        self._eager = True
         self._nudged.set()
         self._wake.set()
 
@@ -153,7 +163,7 @@ class SpoolFiler:
     def _gather(self) -> None:
         """Wait until `batch_seconds` after the last scan, `ended_gap` after an association ended with
         nothing after it, or a flush or stop."""
-        while not self._hurry.is_set():
+        while not self._hurry.is_set() and not self._eager:
             until = self._last_scan + self.batch_seconds
             if self._ended.is_set():
                 until = min(until, self._ended_at + self.ended_gap)

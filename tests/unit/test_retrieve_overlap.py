@@ -13,12 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from pypx.dcmtk.outcome import SubOperations
+from pypx.dcmtk.retrieve_log import Answer
+from pypx.dcmtk.status import lookup
 from pypx.dicom.query import Query
 from pypx.dicom.results import Match
 from pypx.errors import Interrupted
-from pypx.move import overlaps, signals_stop
-from pypx.plan import RetrieveOptions, early_request, fresh_study
-from pypx.receiver import Standing
+from pypx.move import CLOSING_IMAGES, Retriever, overlaps, signals_stop
+from pypx.plan import Request, RetrieveOptions, early_request, fresh_study
+from pypx.receiver import Receiver, Standing
 from pypx.settings import PacsSettings
 from pypx.store.layout import Basemount
 from pypx.store.records import Database
@@ -123,3 +126,32 @@ def test_a_stopped_retrieve_waits_for_a_standing_receiver_only_a_moment(tmp_path
     started = time.monotonic()
     assert receiver.settle({"1.2.3": 8}, stop=lambda: True) == {"1.2.3": 0}
     assert time.monotonic() - started < 10  # not the 60 s it waits for files while the retrieve goes on
+
+
+class _Closing(Receiver):
+    """A receiver that counts how often it was told the last files are coming."""
+
+    def __init__(self, base: Basemount) -> None:
+        super().__init__(base, 1.0)
+        self.told = 0
+
+    def closing(self) -> None:
+        self.told += 1
+
+
+def test_the_receiver_is_told_once_when_no_more_than_the_last_images_are_still_to_come(tmp_path: Path) -> None:
+    retriever = Retriever(PACS, Basemount.from_db(tmp_path / "log"), RetrieveOptions())
+    receiver = retriever.receiver = _Closing(retriever.base)
+    requests = [Request("STUDY", (), early_study=f"1.2.{i}", early_images=100) for i in range(5)]
+    answer = Answer(0, lookup(0x0000), SubOperations(100, 0, 0))
+    retriever.expect(requests[:3], more_coming=True)  # sent while the find still runs: more may follow
+    for request in requests[:2]:
+        retriever.answered(request, answer, 0)
+    assert receiver.told == 0  # 100 images left, but the rest of the retrieve is not known yet
+    retriever.expect(requests[3:])  # the find ended: 2 more requests
+    assert receiver.told == 0  # 300 left
+    retriever.answered(requests[2], answer, 0)
+    assert receiver.told == 1  # 200 left: no more than CLOSING_IMAGES
+    for request in requests[3:]:
+        retriever.answered(request, answer, 0)
+    assert receiver.told == 1 and CLOSING_IMAGES < 300

@@ -135,3 +135,31 @@ def test_an_association_that_ended_last_has_its_files_filed_without_waiting_for_
         assert filer.report.filed == 1
     finally:
         filer.stop()
+
+
+def test_once_eager_each_wake_files_what_is_complete_without_gathering_a_batch(
+        tmp_path: Path, images: list[Path], writer: subprocess.Popen[bytes]) -> None:
+    spool, base = tmp_path / "spool", Basemount.from_db(tmp_path / "base" / "log")
+    spool.mkdir()
+    filer = SpoolFiler(spool, base, lambda: [writer.pid], batch_seconds=60).start()
+
+    def filed_within(count: int, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while filer.report.filed < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return filer.report.filed >= count
+
+    try:
+        filer.flush(timeout=10)  # a scan just now: the next waits for the batch interval
+        shutil.copy(images[0], spool / "CT.first")
+        filer.wake()
+        assert not filed_within(1, 0.5)  # gathering a batch
+        filer.eager()  # the last files of a retrieve are coming
+        assert filed_within(1, 10)
+        for index, image in enumerate(images[1:], start=2):  # and every later one as it is woken for
+            shutil.copy(image, spool / f"CT.{index}")
+            filer.wake()
+            assert filed_within(index, 10)
+        assert list(spool_files(spool)) == []
+    finally:
+        filer.stop()
