@@ -133,8 +133,7 @@ class OnDemand(Receiver):
             self.ready()
 
     def ready(self) -> None:
-        self.listener.ready()
-        log.info("receiver %s listening on port %d for this retrieve", self.listener.aet, self.listener.port)
+        self.listener.ready()  # it says when storescp listens (once)
 
     def stop(self, grace: float = 5.0) -> None:
         self.listener.stop(grace)
