@@ -153,6 +153,8 @@ class Retriever:
             filer.repacker.settler = self.ledger  # settler (given to the filers running when it starts)
             filer.start()
             self._filers.append(filer)
+            if self._closing:
+                filer.eager()
         return filer
 
     def expect(self, reqs: Sequence[Request], more_coming: bool = False) -> None:
@@ -163,13 +165,15 @@ class Retriever:
         self._maybe_closing()
 
     def _maybe_closing(self, answered: int = 0) -> None:
-        """Count `answered` images off; once few are left to come, tell the receiver."""
+        """Count `answered` images off; once few are left to come, tell the receiver and the C-GET filers."""
         with self._lock:
             self._images_left -= answered
             if self._closing or self._more_coming or self._images_left > CLOSING_IMAGES:
                 return
             self._closing = True
-            receiver = self.receiver
+            filers, receiver = list(self._filers), self.receiver
+        for filer in filers:
+            filer.eager()
         if receiver is not None:
             receiver.closing()
 
@@ -185,9 +189,13 @@ class Retriever:
         return None
 
     def write_failure(self, text: str) -> PxError | None:
-        """getscu could not write a file the PACS sent (it then stops the C-GET): a full disk, or why not."""
+        """getscu could not write a file the PACS sent (it then stops the C-GET): a full disk, or why not.
+        Writing each file as it arrives (`--bit-preserving`), getscu 3.6.7 may also stop without saying
+        so when the disk fills mid-file: a C-GET cut short on a full disk is taken as stopped by it."""
         line = next((ln for ln in text.splitlines() if ln.startswith("E: cannot write DICOM file")), "")
         if not line:
+            if self.options.method == "get" and nearly_full(self.base.incoming):
+                return disk_full(self.base.incoming, "getscu stopped: the files the PACS sent no longer fit")
             return None
         if nearly_full(self.base.incoming):
             return disk_full(self.base.incoming, "getscu could not write a file the PACS sent")
