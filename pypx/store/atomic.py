@@ -16,6 +16,7 @@ import itertools
 import json
 import os
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -73,6 +74,23 @@ def locked(path: Path) -> Iterator[None]:
 
 _temp_names = itertools.count()
 
+# How long an fsync has taken lately (a moving average, seconds; None before the first): callers that
+# write many records choose by it whether to wait for their flushes side by side (`pypx.store.records`).
+_fsync_seconds: float | None = None
+
+
+def fsync_seconds() -> float | None:
+    """How long this process's record flushes have taken lately (None before the first)."""
+    return _fsync_seconds
+
+
+def _timed_fsync(fd: int) -> None:
+    global _fsync_seconds
+    started = time.perf_counter()
+    os.fsync(fd)
+    took = time.perf_counter() - started
+    _fsync_seconds = took if _fsync_seconds is None else 0.8 * _fsync_seconds + 0.2 * took
+
 
 def _new_temp(path: str) -> tuple[int, str]:
     """A new, empty temp file beside `path` (hidden, unique to this process and call)."""
@@ -95,7 +113,7 @@ def write_bytes_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view):]
-                os.fsync(fd)
+                _timed_fsync(fd)
             finally:
                 os.close(fd)
             os.replace(tmp, path)

@@ -379,3 +379,23 @@ def test_four_processes_writing_one_series_record_lose_no_section_and_no_instanc
     assert len(state.retrieve.attempts if state.retrieve else []) == 20  # the last 20 are kept
     assert sorted(p.name for p in (db_dir / "seriesData").iterdir() if p.is_file()) == ["1.1.1.json"]
     assert len(list((db_dir / "seriesData" / ".locks").iterdir())) <= 64
+
+
+def test_record_writes_go_side_by_side_only_where_flushes_are_slow(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from pypx.store import records
+
+    atomic.write_bytes_atomic(tmp_path / "one.json", b"{}\n")
+    measured = atomic.fsync_seconds()
+    assert measured is not None and measured >= 0  # every record write times its flush
+
+    def where() -> str:
+        return threading.current_thread().name
+
+    jobs = [where] * 4
+    monkeypatch.setattr(records, "fsync_seconds", lambda: records.QUICK_FSYNC / 10)  # a tmpfs
+    assert set(records._side_by_side(jobs)) == {threading.current_thread().name}
+    monkeypatch.setattr(records, "fsync_seconds", lambda: records.QUICK_FSYNC * 10)  # a slow disk
+    assert all(str(name).startswith("record") for name in records._side_by_side(jobs))
