@@ -132,13 +132,16 @@ def dumps(obj: Any) -> bytes:
     return (json.dumps(obj, indent=4, ensure_ascii=False, sort_keys=False) + "\n").encode("utf-8")
 
 
+# json.dumps with any option makes a new encoder at each call: records reuse one
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def dumps_record(obj: Any) -> bytes:
     """A database record: an object with one line per key, each value compact. The C encoder writes it
     (json's indenting encoder is pure Python, and a series' pack section lists every instance)."""
     if not isinstance(obj, dict) or not obj:
-        return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
-    lines = (f"{json.dumps(key, ensure_ascii=False)}: {json.dumps(value, ensure_ascii=False)}"
-             for key, value in obj.items())
+        return (_encode(obj) + "\n").encode("utf-8")
+    lines = (f"{_encode(key)}: {_encode(value)}" for key, value in obj.items())
     return ("{\n" + ",\n".join(lines) + "\n}\n").encode("utf-8")
 
 
