@@ -4,12 +4,14 @@ A sandbox seeded with 100 studies x 4 series x 8 images (3,200 images, 64x64). E
 - raw C-MOVE: a DCMTK storescp receiving into one folder (`--bit-preserving`: written as received, its
   fastest mode), one movescu association carrying the 100 study-level requests (query files prepared
   beforehand, storescp's start-up excluded);
+- raw C-MOVE, listed: the same with one request whose Study Instance UID lists the 100 studies (a PACS
+  that takes UID lists, as Orthanc does, then sends everything over one association of its own);
 - pypx, on-demand receiver: find -> retrieve (`find_and_retrieve`, what px-find --then retrieve runs: the
   C-MOVEs start once the study level is answered; a receiver started for the retrieve) -> status
   complete, into a fresh BASEMOUNT;
 - pypx, standing receiver: a px-listen process already listening; find -> retrieve -> status complete;
 - raw C-GET: one getscu association carrying the 100 study-level requests (files into one folder,
-  `--bit-preserving`);
+  `--bit-preserving`), and the same with one request listing the 100 studies;
 - pypx C-GET: find -> retrieve --method get -> status complete.
 Medians over --rounds (after --warmup rounds not counted), and the median of each round's own ratio. Each row also gives the CPU seconds it
 took, by whom: this process (pypx's library: find, filing, records), the commands it waited for (DCMTK's
@@ -74,7 +76,12 @@ def main() -> None:
             for index, study in enumerate(result.studies):
                 queries.append(work / f"q{index:04d}.dcm")
                 write_query_file({"QueryRetrieveLevel": "STUDY", "StudyInstanceUID": study.uid}, queries[-1], "study")
-            times: dict[str, list[float]] = {k: [] for k in ("raw move", "ondemand", "standing", "raw get", "get")}
+            # one request whose Study Instance UID is the list of the 100 (PS3.4 C.4.2.2.1: a list of UIDs)
+            listed = [work / "all-studies.dcm"]
+            write_query_file({"QueryRetrieveLevel": "STUDY", "StudyInstanceUID": "\\".join(s.uid for s in result.studies)},
+                             listed[0], "study")
+            times: dict[str, list[float]] = {k: [] for k in ("raw move", "raw move listed", "ondemand", "standing",
+                                                             "raw get", "raw get listed", "get")}
             counter = iter(range(10_000))
             orthanc = sandbox.orthanc.running()
             assert orthanc is not None
@@ -98,7 +105,7 @@ def main() -> None:
                 shutil.copy2(sandbox.base.service_file("pacs"), base.service_file("pacs"))
                 return base
 
-            def raw_move() -> float:
+            def raw_move(requests: list[Path]) -> float:
                 out = work / f"raw{next(counter)}"  # a new folder: deleting the last one first slows the next creates
                 out.mkdir()
                 scp = subprocess.Popen(  # noqa: S603
@@ -108,7 +115,7 @@ def main() -> None:
                 while not listening(pacs.listener_port):
                     time.sleep(0.01)
                 started = time.perf_counter()
-                done = runner.run(argv.movescu(pacs, [], pacs.aet_listener, queries=queries))
+                done = runner.run(argv.movescu(pacs, [], pacs.aet_listener, queries=requests))
                 elapsed = time.perf_counter() - started
                 scp.terminate()
                 scp.wait()
@@ -116,11 +123,11 @@ def main() -> None:
                 assert len(list(out.glob("*.dcm"))) == images
                 return elapsed
 
-            def raw_get() -> float:
+            def raw_get(requests: list[Path]) -> float:
                 out = work / f"rawget{next(counter)}"
                 out.mkdir()
                 started = time.perf_counter()
-                runner.run(argv.getscu(pacs, [], out, queries=queries))  # 3.6.7 crashes at exit after several
+                runner.run(argv.getscu(pacs, [], out, queries=requests))  # 3.6.7 crashes at exit after several
                 elapsed = time.perf_counter() - started
                 assert len(list(out.iterdir())) == images
                 return elapsed
@@ -152,19 +159,23 @@ def main() -> None:
                     listen.wait()
 
             for _ in range(args.warmup + args.rounds):
-                timed("raw move", raw_move)
+                timed("raw move", lambda: raw_move(queries))
+                timed("raw move listed", lambda: raw_move(listed))
                 timed("ondemand", ours)
                 timed("standing", standing)
-                timed("raw get", raw_get)
+                timed("raw get", lambda: raw_get(queries))
+                timed("raw get listed", lambda: raw_get(listed))
                 timed("get", lambda: ours("get"))
             for runs in (*times.values(), *cpu.values()):
                 del runs[:args.warmup]
             med = {k: statistics.median(v) for k, v in times.items()}
             rows = {"images": images, "rounds (interleaved)": f"{args.rounds}, after {args.warmup} not counted"}
             labels = {"raw move": "raw movescu (1 association, 100 study C-MOVEs) -> storescp",
+                      "raw move listed": "raw movescu (1 C-MOVE listing the 100 studies) -> storescp",
                       "ondemand": "pypx find->retrieve->status, on-demand receiver",
                       "standing": "pypx find->retrieve->status, standing px-listen",
                       "raw get": "raw getscu (1 association, 100 study C-GETs)",
+                      "raw get listed": "raw getscu (1 C-GET listing the 100 studies)",
                       "get": "pypx find->retrieve --method get->status"}
             for key, label in labels.items():
                 rows[label + ", median s"] = f"{med[key]:.3f}  ({images / med[key]:.0f} img/s)"
@@ -175,6 +186,10 @@ def main() -> None:
             rows["throughput ratio on-demand / raw move"] = f"{med['raw move'] / med['ondemand']:.2f}"
             rows["throughput ratio standing / raw move"] = f"{med['raw move'] / med['standing']:.2f}"
             rows["throughput ratio C-GET / raw getscu"] = f"{med['raw get'] / med['get']:.2f}"
+            # the same against one request listing every study: faster still for a PACS that takes UID lists
+            rows["throughput ratio on-demand / raw move listed"] = f"{med['raw move listed'] / med['ondemand']:.2f}"
+            rows["throughput ratio standing / raw move listed"] = f"{med['raw move listed'] / med['standing']:.2f}"
+            rows["throughput ratio C-GET / raw getscu listed"] = f"{med['raw get listed'] / med['get']:.2f}"
             # the machine's speed drifts between rounds: each round's own ratio, raw and pypx minutes apart
             for label, raw, ours_ in (("on-demand", "raw move", "ondemand"), ("standing", "raw move", "standing"),
                                       ("C-GET", "raw get", "get")):
