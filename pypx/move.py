@@ -193,13 +193,13 @@ class Retriever:
         Writing each file as it arrives (`--bit-preserving`), getscu 3.6.7 may also stop without saying
         so when the disk fills mid-file: a C-GET cut short on a full disk is taken as stopped by it."""
         line = next((ln for ln in text.splitlines() if ln.startswith("E: cannot write DICOM file")), "")
-        if not line:
-            if self.options.method == "get" and nearly_full(self.base.incoming):
-                return disk_full(self.base.incoming, "getscu stopped: the files the PACS sent no longer fit")
+        if not line and self.options.method != "get":
             return None
         if nearly_full(self.base.incoming):
-            return disk_full(self.base.incoming, "getscu could not write a file the PACS sent")
-        return LocalIOError(f"getscu {line[3:]}", f"check free space and permissions of {self.base.incoming}")
+            return disk_full(self.base.incoming, "getscu could not write a file the PACS sent" if line
+                             else "getscu stopped: the files the PACS sent no longer fit")
+        return LocalIOError(f"getscu {line[3:]}", f"check free space and permissions of {self.base.incoming}") \
+            if line else None
 
     def failing(self) -> PxError | None:
         """Why what the PACS sends is not filed here (a full disk, a receiver that cannot write), or None."""

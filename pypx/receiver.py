@@ -128,9 +128,7 @@ class OnDemand(Receiver):
         self.listener: Any = Listener(aet, port, base, tls=tls, error_level=logging.INFO)
 
     def start(self, wait: bool = True) -> None:
-        self.listener.start(wait)
-        if wait:
-            self.ready()
+        self.listener.start(wait)  # with `wait`, its own `ready()`
 
     def ready(self) -> None:
         self.listener.ready()  # it says when storescp listens (once)

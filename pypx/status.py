@@ -130,7 +130,8 @@ def _present(state: SeriesState) -> int:
         except OSError:  # the folder is gone (or unreadable): its files are not there to be used
             continue
         # a name with a folder in it (not one pypx writes) is looked up on its own
-        present += sum(1 for name in names if name in listed or "/" in name and os.path.exists(os.path.join(folder, name)))
+        present += sum(1 for name in names
+                       if (os.path.exists(os.path.join(folder, name)) if "/" in name else name in listed))
     return present
 
 
