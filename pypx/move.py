@@ -26,6 +26,7 @@ from typing import Any
 from pypx.dcmtk import argv, outcome, runner
 from pypx.dcmtk.outcome import SubOperations
 from pypx.dcmtk.retrieve_log import Answer, RetrieveLog
+from pypx.dcmtk.status import Category
 from pypx.dicom.query import Query
 from pypx.dicom.results import FindResult, Match
 from pypx.errors import AssociationRejected, Interrupted, LocalIOError, NetworkError, PxError, TimeoutError_
@@ -38,9 +39,11 @@ from pypx.plan import (
     early_request,
     effective,
     fresh_study,
+    listed,
     parse_delay,
     plan,
     requests,
+    shares,
     whole_plans,
 )
 from pypx.receiver import OnDemand, Receiver, Standing
@@ -135,6 +138,8 @@ class Retriever:
         self._images_left = 0  # images of the requests to be sent, or on the wire, not answered yet
         self._more_coming = False  # requests not known yet (the find still runs) may follow
         self._closing = False  # the receiver was told the last files are coming
+        self._shared: dict[int, list[Result]] = {}  # listed requests answered exactly (by id) -> each study's
+        self._no_lists = False  # a listed request was not answered as asked: the rest go one by one
 
     # -- sending -------------------------------------------------------------------------------
     def end_run(self, err: PxError) -> None:
@@ -210,6 +215,37 @@ class Retriever:
                 return filer.failure
         return self.receiver.failing() if self.receiver is not None else None
 
+    def take(self, request: Request, answer: Answer, received_before: int) -> Result:
+        """A request's final response: its result, told to the ledger. A listed request answered exactly
+        is each study's answer (`shares`); otherwise, unless the run ends, its studies are sent again one
+        by one (`_exchange`), and later lists are not sent."""
+        if not request.members:
+            result = Result(answer, self.answered(request, answer, received_before))
+            self.tell_ledger(request, result)
+            return result
+        counts = answer.counts
+        each = shares(request, counts.completed, counts.failed, counts.warning) \
+            if answer.status.category is Category.SUCCESS else None
+        if each is not None:
+            results = []
+            for member, images in zip(request.members, each, strict=True):
+                share = Answer(answer.index, answer.status, SubOperations(completed=images))
+                results.append(Result(share, self.answered(member, share, received_before)))
+                self.tell_ledger(member, results[-1])
+            self._shared[id(request)] = results
+            return Result(answer)
+        error = self._judge(request, answer, received_before)
+        if self.stop_event.is_set():  # the run ends: its studies' error, or untried
+            result = Result(None, error or self.stopped_by)
+            if result.error is not None:
+                self.tell_ledger(request, result)
+            return result
+        log.info("%s: answered 0x%04X with %d completed, %d failed, %d warning for %d images; each study is "
+                 "requested on its own", self.what(request), answer.status.code, counts.completed, counts.failed,
+                 counts.warning, request.images)
+        self._no_lists = True
+        return Result(answer)
+
     def answered(self, request: Request, answer: Answer, received_before: int) -> PxError | None:
         """A final response came: show progress; a failure may mean the receiver died (then stop)."""
         self._maybe_closing(request.images)  # as counted by `expect`
@@ -218,6 +254,10 @@ class Retriever:
         if len(request.plans) == 1:
             plan_ = request.plans[0]
             self.progress(plan_, plan_.held + answer.counts.completed + answer.counts.warning)
+        return self._judge(request, answer, received_before)
+
+    def _judge(self, request: Request, answer: Answer, received_before: int) -> PxError | None:
+        """The error of a final response; a failure may mean the receiver died (then the run stops)."""
         error = outcome.status_error(answer.status, self.pacs, self._tool, self.what(request))
         if (answer.counts.failed or error) and isinstance(self.receiver, Standing):
             if missing := self.receiver.missing():
@@ -240,22 +280,45 @@ class Retriever:
 
     def what(self, request: Request) -> str:
         verb = "C-GET" if self.options.method == "get" else "C-MOVE"
+        if request.members:
+            return f"{verb} of {len(request.members)} studies ({request.members[0].study_uid}, ...)"
         return (f"{verb} of study {request.study_uid}" if request.level == "STUDY"
                 else f"{verb} of series {request.plans[0].uid}")
 
     def tell_ledger(self, request: Request, result: Result) -> None:
         """A request's result, for the ledger; kept until it exists (a retrieve started before the find
-        ended: its requests are sent before their series are known)."""
-        with self._lock:
-            ledger = self.ledger
-            if ledger is None:
-                if self._pending is not None:
-                    self._pending.append((request, result))
-                return
-            request = self._filled.get(id(request), request)
-        ledger.answered(request, result)
+        ended: its requests are sent before their series are known). A listed request's is each study's."""
+        for member in request.members or (request,):
+            with self._lock:
+                ledger = self.ledger
+                if ledger is None:
+                    if self._pending is not None:
+                        self._pending.append((member, result))
+                    continue
+                member = self._filled.get(id(member), member)
+            ledger.answered(member, result)
 
     def _exchange(self, chunk: Sequence[Request]) -> list[Result]:
+        """Send every request of `chunk` over one association, whole studies listed (`listed`); the result
+        of each. The studies of a list not answered as asked are sent again, one by one, once it has ended."""
+        wire = list(chunk) if self._no_lists or len(chunk) < 2 else listed(chunk)
+        sent = self._send(wire)
+        results: list[Result | None] = []
+        again: list[Request] = []
+        for request, result in zip(wire, sent, strict=True):
+            if not request.members:
+                results.append(result)
+            elif (shared := self._shared.pop(id(request), None)) is not None:
+                results += shared
+            elif result.answer is not None and result.error is None:
+                results += [None] * len(request.members)
+                again += request.members
+            else:  # an error, or never sent: the same for each study
+                results += [result] * len(request.members)
+        resent = iter(self._send(again) if again and not self.stop_event.is_set() else [Result() for _ in again])
+        return [result if result is not None else next(resent) for result in results]
+
+    def _send(self, chunk: Sequence[Request]) -> list[Result]:
         """Send every request of `chunk` over one association; the result of each."""
         results = [Result() for _ in chunk]
         if self.stop_event.is_set():
@@ -286,9 +349,7 @@ class Retriever:
             def on_line(line: str) -> None:
                 answer = reader.line(line)
                 if answer is not None and answer.index < len(chunk):
-                    results[answer.index] = Result(answer, self.answered(chunk[answer.index], answer,
-                                                                          received_before))
-                    self.tell_ledger(chunk[answer.index], results[answer.index])
+                    results[answer.index] = self.take(chunk[answer.index], answer, received_before)
                 elif filer is not None and answer is None and line.startswith("I: Sending C-STORE Response"):
                     filer.wake()
 

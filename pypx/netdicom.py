@@ -152,8 +152,7 @@ def exchange(retriever: Retriever, chunk: Sequence[Request]) -> list[Result]:
                         retriever.end_run(results[index].error or error)
                         break
                     answer = Answer(index, lookup(int(final.Status)), _counts(final))
-                    results[index] = Result(answer, retriever.answered(request, answer, received_before))
-                    retriever.tell_ledger(request, results[index])
+                    results[index] = retriever.take(request, answer, received_before)
             finally:
                 if assoc.is_established:
                     assoc.release()

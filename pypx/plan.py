@@ -87,6 +87,8 @@ class Request:
     # a study requested before its series were known (find and retrieve at once): its UID and image count
     early_study: str = ""
     early_images: int | None = None
+    # whole-study requests sent as one, their Study Instance UIDs listed (`listed`): its plans are theirs
+    members: tuple[Request, ...] = ()
 
     @property
     def study_uid(self) -> str:
@@ -95,17 +97,74 @@ class Request:
     @property
     def images(self) -> int:
         """The images it should bring (100 a series when the PACS gave no count): for time limits."""
+        if self.members:
+            return sum(member.images for member in self.members)
         if self.early_study and not self.plans:
             return self.early_images or 100
         return sum(p.expected or 100 for p in self.plans)
 
+    @property
+    def counted(self) -> bool:
+        """Is `images` the PACS's own count of what the request brings?"""
+        if self.early_study and not self.plans:
+            return self.early_images is not None
+        return bool(self.plans) and all(p.expected is not None for p in self.plans)
+
     def identifier(self) -> dict[str, str]:
+        if self.members:
+            return {"QueryRetrieveLevel": "STUDY",
+                    "StudyInstanceUID": "\\".join(member.study_uid for member in self.members)}
         keys = {"QueryRetrieveLevel": self.level, "StudyInstanceUID": self.study_uid}
         if self.level != "STUDY":
             keys["SeriesInstanceUID"] = self.plans[0].uid
         if self.level == "IMAGE":
             keys["SOPInstanceUID"] = "\\".join(self.sop_uids)
         return keys
+
+
+# Whole studies sent as one request, their UIDs listed (PS3.4 C.2.2.2.2): at most this many studies or,
+# past the first, images in one. One C-MOVE is one storage association from the PACS, so listing saves
+# an association per study; the bound keeps answers (and so each series' settling) coming.
+LIST_STUDIES = 16
+LIST_IMAGES = 1024
+
+
+def listed(reqs: Sequence[Request], studies: int = LIST_STUDIES, images: int = LIST_IMAGES) -> list[Request]:
+    """`reqs` as they go on the wire: runs of adjacent whole-study requests with counts joined into one
+    request each, listing their studies; the others as they are. Pure.
+
+    Each study's share of a listed request's answer is known only when the answer accounts for every
+    image of every study (`shares`): requests without the PACS's count are not listed."""
+    out: list[Request] = []
+    run: list[Request] = []
+
+    def close() -> None:
+        out.append(Request("STUDY", tuple(p for m in run for p in m.plans), members=tuple(run))
+                   if len(run) > 1 else run[0])
+        run.clear()
+
+    for request in reqs:
+        if request.level != "STUDY" or not request.counted:
+            if run:
+                close()
+            out.append(request)
+            continue
+        if run and (len(run) >= studies or sum(m.images for m in run) + request.images > images):
+            close()
+        run.append(request)
+    if run:
+        close()
+    return out
+
+
+def shares(request: Request, completed: int, failed: int, warning: int) -> list[int] | None:
+    """Each listed study's images, when the answer of the listed `request` is exactly what they hold:
+    every image completed, none failed or with a warning. Else None: which study fell short (a PACS
+    that moved only the first UID, refused the list, or failed some files) is not known. Pure."""
+    wanted = [member.images for member in request.members]
+    if failed or warning or completed != sum(wanted):
+        return None
+    return wanted
 
 
 def _count(match: Match, keyword: str) -> int | None:

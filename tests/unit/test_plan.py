@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pypx.dicom.results import Match, StudyResult
-from pypx.plan import UID_BATCH, RetrieveOptions, SeriesPlan, final_state, requests
+from pypx.plan import UID_BATCH, Request, RetrieveOptions, SeriesPlan, final_state, listed, requests, shares
 
 
 def study(uid: str, series: int, per_series: int = 3, counts: bool = True) -> StudyResult:
@@ -76,3 +76,27 @@ def test_final_state_elsewhere_is_judged_by_the_sub_operations() -> None:
     assert final_state(3, 0, 0, 3, False, delivered=0) == "failed"
     assert final_state(3, 0, 0, 0, True, delivered=0) == "failed"
     assert final_state(None, 0, 0, 0, False, delivered=4) == "complete"
+
+
+def test_adjacent_whole_studies_with_counts_go_listed_within_the_bounds() -> None:
+    studies = [study(f"1.{i}", 2) for i in range(5)]  # 6 images each
+    reqs = [r for st in studies for r in requests(plans_of(st), RetrieveOptions())]
+    uncounted = Request("STUDY", (), early_study="2.1")  # no count from the PACS: never listed
+    series = requests(plans_of(StudyResult(studies[0].study, studies[0].series[:1])), RetrieveOptions())
+    wire = listed([*reqs[:3], uncounted, reqs[3], *series, reqs[4]], studies=2, images=100)
+    assert [len(r.members) for r in wire] == [2, 0, 0, 0, 0, 0]
+    assert wire[1] is reqs[2] and wire[2] is uncounted and wire[4] is series[0]
+    assert wire[0].identifier() == {"QueryRetrieveLevel": "STUDY", "StudyInstanceUID": "1.0\\1.1"}
+    assert (wire[0].images, len(wire[0].plans), wire[0].level) == (12, 4, "STUDY")
+    assert [len(r.members) for r in listed(reqs, studies=16, images=13)] == [2, 2, 0]  # 12 images, then 6
+    assert [len(r.members) for r in listed(reqs)] == [5]
+    early = [Request("STUDY", (), early_study=f"3.{i}", early_images=i + 1) for i in range(3)]
+    assert listed(early)[0].identifier()["StudyInstanceUID"] == "3.0\\3.1\\3.2" and listed(early)[0].images == 6
+
+
+def test_a_listed_answer_is_shared_only_when_it_accounts_for_every_image() -> None:
+    group = listed([Request("STUDY", (), early_study=f"3.{i}", early_images=4 * (i + 1)) for i in range(3)])[0]
+    assert shares(group, 24, 0, 0) == [4, 8, 12]
+    assert shares(group, 4, 0, 0) is None  # e.g. only the first UID was moved
+    assert shares(group, 25, 0, 0) is None  # more than the find said: whose is not known
+    assert shares(group, 23, 1, 0) is None and shares(group, 23, 0, 1) is None
