@@ -93,6 +93,7 @@ class RetrieveReport:
 
 # Once no more than this many images are still to come, the receiver files each file as it completes
 # rather than in batches (`Receiver.closing`): what is left to file after the last answer is then little.
+# At least a listed request's bound (`pypx.plan.LIST_IMAGES`), so the last one is filed so.
 CLOSING_IMAGES = 256
 
 # Errors that every later request would meet too: the retrieve stops instead of trying each series.

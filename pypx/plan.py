@@ -124,9 +124,10 @@ class Request:
 
 # Whole studies sent as one request, their UIDs listed (PS3.4 C.2.2.2.2): at most this many studies or,
 # past the first, images in one. One C-MOVE is one storage association from the PACS, so listing saves
-# an association per study; the bound keeps answers (and so each series' settling) coming.
+# an association per study; the bounds keep answers (and so each series' settling) coming, and the last
+# request small enough to be filed eagerly (`pypx.move.CLOSING_IMAGES`).
 LIST_STUDIES = 16
-LIST_IMAGES = 1024
+LIST_IMAGES = 256
 
 
 def listed(reqs: Sequence[Request], studies: int = LIST_STUDIES, images: int = LIST_IMAGES) -> list[Request]:

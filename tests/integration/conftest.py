@@ -7,13 +7,15 @@ free ports; the Orthanc process is stopped by PID at the end of the session.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pypx.move import Result, Retriever
+from pypx.plan import Request
 from pypx.sandbox.pacs import Sandbox
 from pypx.sandbox.synthetic import Shape
 from pypx.settings import PacsSettings
@@ -75,3 +77,17 @@ def fresh_base(tmp_path: Path, sandbox_pacs: SandboxPacs) -> Basemount:
     base.services.mkdir(parents=True)
     shutil.copy2(sandbox_pacs.base.service_file("pacs"), base.service_file("pacs"))
     return base
+
+
+@pytest.fixture
+def wire(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The Study Instance UID of each C-MOVE/C-GET request sent, one list per association."""
+    sent: list[list[str]] = []
+    send = Retriever._send
+
+    def spy(self: Retriever, chunk: Sequence[Request]) -> list[Result]:
+        sent.append([request.identifier()["StudyInstanceUID"] for request in chunk])
+        return send(self, chunk)
+
+    monkeypatch.setattr(Retriever, "_send", spy)
+    return sent

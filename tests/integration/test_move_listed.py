@@ -4,34 +4,19 @@ list the PACS answers otherwise than the find said is sent again study by study,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import pytest
 
 from pypx.dicom.query import Query
 from pypx.find import find
-from pypx.move import Result, Retriever, find_and_retrieve, retrieve
-from pypx.plan import Request, RetrieveOptions
+from pypx.move import find_and_retrieve, retrieve
+from pypx.plan import RetrieveOptions
 from pypx.store.layout import Basemount
 from tests.integration.test_move import assert_retrieved_exactly, attempts, series_in
 
 if TYPE_CHECKING:
     from tests.integration.conftest import SandboxPacs
-
-
-@pytest.fixture
-def wire(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """The Study Instance UID of each request sent, one list per association."""
-    sent: list[list[str]] = []
-    send = Retriever._send
-
-    def spy(self: Retriever, chunk: Sequence[Request]) -> list[Result]:
-        sent.append([request.identifier()["StudyInstanceUID"] for request in chunk])
-        return send(self, chunk)
-
-    monkeypatch.setattr(Retriever, "_send", spy)
-    return sent
 
 
 @pytest.mark.parametrize("method", ["move", "get"])

@@ -11,6 +11,10 @@ from typing import Any
 
 import pytest
 
+from pypx.dicom.query import Query
+from pypx.find import find
+from pypx.move import retrieve
+from pypx.plan import RetrieveOptions
 from pypx.store.layout import Basemount
 from pypx.store.records import Database
 from tests.integration.qrscp_fixtures import QrScp
@@ -108,3 +112,22 @@ def test_without_any_count_from_the_find_the_sub_operations_give_the_expected_co
     _assert_every_image_once(qrscp_base, wanted)
     status = run_cli("px-status", *flags(qrscp_base), "--reportDataFile", str(path), "--json")
     assert status.exit_code == 0, status.stdout
+
+
+@pytest.mark.parametrize("method", ["get", "move"])
+def test_a_pacs_refusing_a_list_of_studies_gets_each_study_alone_and_sends_every_image_once(qrscp: QrScp, qrscp_base: Basemount,
+                                                                   method: str, wire: list[list[str]]) -> None:
+    # qrscp gives no counts, so its studies are never listed: here the find's counts are those of the manifest
+    result = find(qrscp.settings, Query.build({"PatientID": qrscp.patient["id"]}))
+    for study in result.studies:
+        study.study.tags.update(NumberOfStudyRelatedSeries="3", NumberOfStudyRelatedInstances="60")
+        for series in study.series:
+            series.tags["NumberOfSeriesRelatedInstances"] = "20"
+    report = retrieve(result, qrscp.settings, qrscp_base, RetrieveOptions(method=method))
+    assert report.ok, report.to_json()
+    uids = [study.uid for study in result.studies]
+    assert wire == [["\\".join(uids)], uids]  # qrscp refuses the list (0xA801): each study is asked for again
+    wanted = {se: sops for study in qrscp.studies().values() for se, sops in study.items()}
+    assert {s.series_uid: (s.state, s.held_after, s.completed) for s in report.series} == {
+        uid: ("complete", 20, 60) for uid in wanted}
+    _assert_every_image_once(qrscp_base, wanted)

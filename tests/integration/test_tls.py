@@ -64,7 +64,7 @@ def tls_pacs(tmp_path_factory: pytest.TempPathFactory, sandbox_pacs, certs: Path
     })
     try:
         # seed it over the REST API (its DICOM port speaks TLS only)
-        for path in sorted((sandbox_pacs.sandbox.state_dir / "seed").rglob("*.dcm"))[:6]:
+        for path in sorted((sandbox_pacs.sandbox.state_dir / "seed").rglob("*.dcm"))[:12]:  # 2 studies
             orthanc.rest("POST", "/instances", data=path.read_bytes())
         yield info, certs
     finally:
@@ -105,20 +105,22 @@ def _move_flags(info: SandboxInfo, certs: Path, client: str = "client", ca: str 
 
 
 @pytest.mark.parametrize("method", ["move", "get"])
-def test_retrieve_over_tls_lands_every_image_and_status_is_complete(run_cli, tls_pacs, tmp_path, method) -> None:
+def test_retrieve_over_tls_lands_every_image_and_status_is_complete(run_cli, tls_pacs, tmp_path, method,
+                                                                     wire) -> None:
     info, certs = tls_pacs
     db = tmp_path / "log"
     found = run_cli("px-find", "--db", str(db), *_flags(info, certs), "--json")
     assert found.exit_code == 0, found.stderr
     series = [s for study in found.json()["data"] for s in study["series"]]
-    assert series and sum(int(s["NumberOfSeriesRelatedInstances"]["value"]) for s in series) == 6
+    assert series and sum(int(s["NumberOfSeriesRelatedInstances"]["value"]) for s in series) == 12
     # C-MOVE: the receiver started for the retrieve speaks TLS with the same key, certificate and CA
     moved = run_cli("px-move", "--db", str(db), *_move_flags(info, certs), "--reportDataFile", "-",
                     "--method", method, "--json", stdin=found.stdout)
     assert moved.exit_code == 0, moved.stderr
+    assert wire == [["\\".join(study["StudyInstanceUID"]["value"] for study in found.json()["data"])]]  # listed
     assert {s["state"] for s in moved.json()["series"]} == {"complete"}
-    assert sum(s["held_after"] for s in moved.json()["series"]) == 6
-    assert len(list((db.parent / "data").rglob("*.dcm"))) == 6
+    assert sum(s["held_after"] for s in moved.json()["series"]) == 12
+    assert len(list((db.parent / "data").rglob("*.dcm"))) == 12
     status = run_cli("px-status", "--db", str(db), "--reportDataFile", "-", stdin=found.stdout)
     assert status.exit_code == 0, status.stdout
 
