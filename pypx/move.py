@@ -107,6 +107,7 @@ class Result:
 
     answer: Answer | None = None
     error: PxError | None = None
+    shared: tuple[Result, ...] = ()  # a listed request's answer shared out: each study's result
 
     @property
     def counts(self) -> SubOperations:
@@ -139,7 +140,6 @@ class Retriever:
         self._images_left = 0  # images of the requests to be sent, or on the wire, not answered yet
         self._more_coming = False  # requests not known yet (the find still runs) may follow
         self._closing = False  # the receiver was told the last files are coming
-        self._shared: dict[int, list[Result]] = {}  # listed requests answered exactly (by id) -> each study's
         self._no_lists = False  # a listed request was not answered as asked: the rest go one by one
 
     # -- sending -------------------------------------------------------------------------------
@@ -233,8 +233,7 @@ class Retriever:
                 share = Answer(answer.index, answer.status, SubOperations(completed=images))
                 results.append(Result(share, self.answered(member, share, received_before)))
                 self.tell_ledger(member, results[-1])
-            self._shared[id(request)] = results
-            return Result(answer)
+            return Result(answer, shared=tuple(results))
         error = self._judge(request, answer, received_before)
         if self.stop_event.is_set():  # the run ends: its studies' error, or untried
             result = Result(None, error or self.stopped_by)
@@ -309,8 +308,8 @@ class Retriever:
         for request, result in zip(wire, sent, strict=True):
             if not request.members:
                 results.append(result)
-            elif (shared := self._shared.pop(id(request), None)) is not None:
-                results += shared
+            elif result.shared:
+                results += result.shared
             elif result.answer is not None and result.error is None:
                 results += [None] * len(request.members)
                 again += request.members

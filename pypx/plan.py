@@ -140,21 +140,20 @@ def listed(reqs: Sequence[Request], studies: int = LIST_STUDIES, images: int = L
     run: list[Request] = []
 
     def close() -> None:
-        out.append(Request("STUDY", tuple(p for m in run for p in m.plans), members=tuple(run))
-                   if len(run) > 1 else run[0])
-        run.clear()
+        if run:
+            out.append(Request("STUDY", tuple(p for m in run for p in m.plans), members=tuple(run))
+                       if len(run) > 1 else run[0])
+            run.clear()
 
     for request in reqs:
         if request.level != "STUDY" or not request.counted:
-            if run:
-                close()
+            close()
             out.append(request)
             continue
-        if run and (len(run) >= studies or sum(m.images for m in run) + request.images > images):
+        if len(run) >= studies or sum(m.images for m in run) + request.images > images:
             close()
         run.append(request)
-    if run:
-        close()
+    close()
     return out
 
 

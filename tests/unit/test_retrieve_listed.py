@@ -56,7 +56,6 @@ def test_an_exact_answer_gives_each_study_its_own_count_and_one_request_goes(tmp
     assert retriever.associations == [["1.0\\1.1\\1.2"]]
     assert [(r.counts.completed, r.error) for r in results] == [(8, None)] * 3
     assert [uid for uid, _ in retriever.told] == ["1.0", "1.1", "1.2"]
-    assert retriever._shared == {}
 
 
 def test_a_list_answered_short_or_refused_sends_each_study_again_and_no_more_lists(tmp_path: Path) -> None:
